@@ -1,0 +1,87 @@
+"""Configuration from environment variables, with the defaults README documents.
+
+Every service reads one ``Settings`` at start-up and passes it down; nothing reads os.environ
+later, so a test can build any configuration without touching the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+
+class ConfigError(ValueError):
+    """A setting that can't be used; raised at start-up, naming the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    std_url: str = "http://127.0.0.1:5001"
+    str_url: str = "http://127.0.0.1:5002"
+    str_queue: str = "ocr.str.crops"
+    str_max_batch: int = 350
+    str_max_wait_ms: float = 50.0
+    str_bucket_policy: str = "adaptive"
+    str_max_crops: int = 2000
+    ocr_timeout_s: float = 60.0
+    ocr_device: str = "auto"
+    ocr_threads: int = 0
+    ocr_mode: str = "embedded"
+    craft_weights: str | None = None
+    str_weights: str | None = None
+    str_arch: str | None = None
+    str_charset: str | None = None
+    ocr_max_upload_mb: float = 20.0
+    ocr_max_pixels: int = 50_000_000
+    ocr_api_key: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every field from its upper-case variable; unset or empty keeps the default."""
+        env = os.environ if env is None else env
+        values = {}
+        for field in fields(cls):
+            raw = env.get(field.name.upper(), "").strip()
+            if raw:
+                values[field.name] = _parse(field.name.upper(), raw, field.type)
+        return cls(**values).validated()
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes).validated()
+
+    def validated(self) -> Settings:
+        checks = {
+            "STR_MAX_BATCH": self.str_max_batch >= 1,
+            "STR_MAX_WAIT_MS": self.str_max_wait_ms >= 0,
+            "STR_BUCKET_POLICY": self.str_bucket_policy in ("adaptive", "fixed"),
+            "STR_MAX_CROPS": self.str_max_crops >= 1,
+            "OCR_TIMEOUT_S": self.ocr_timeout_s > 0,
+            "OCR_DEVICE": self.ocr_device in ("auto", "cpu", "cuda")
+            or self.ocr_device.startswith("cuda:"),
+            "OCR_THREADS": self.ocr_threads >= 0,
+            "OCR_MODE": self.ocr_mode in ("embedded", "distributed"),
+            "OCR_MAX_UPLOAD_MB": self.ocr_max_upload_mb > 0,
+            "OCR_MAX_PIXELS": self.ocr_max_pixels >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid value for {', '.join(bad)}")
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.ocr_max_upload_mb * 1024 * 1024)
+
+
+def _parse(name: str, raw: str, kind: object) -> object:
+    text = str(kind)
+    try:
+        if text == "int":
+            return int(raw)
+        if text == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    return raw

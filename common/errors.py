@@ -1,0 +1,116 @@
+"""The error types of the HTTP contract: one class per failure, each with its status and code.
+
+Services raise these anywhere; the JSON error handlers in common.http turn them into
+``{"error": {"code", "message"}}`` with the right status, so no traceback reaches a client.
+"""
+
+from __future__ import annotations
+
+
+class OcrError(Exception):
+    """Base of every error a client may see."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class InvalidImage(OcrError):
+    status, code = 400, "invalid_image"
+
+
+class MissingImage(OcrError):
+    status, code = 400, "missing_image"
+
+
+class InvalidBoxes(OcrError):
+    status, code = 400, "invalid_boxes"
+
+
+class InvalidParameter(OcrError):
+    status, code = 400, "invalid_parameter"
+
+
+class Unauthorized(OcrError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(OcrError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(OcrError):
+    status, code = 405, "method_not_allowed"
+
+
+class PayloadTooLarge(OcrError):
+    status, code = 413, "payload_too_large"
+
+
+class ImageTooLarge(OcrError):
+    status, code = 413, "image_too_large"
+
+
+class UnsupportedMediaType(OcrError):
+    status, code = 415, "unsupported_media_type"
+
+
+class UpstreamError(OcrError):
+    status, code = 502, "upstream_error"
+
+
+class Overloaded(OcrError):
+    status, code = 503, "overloaded"
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class NotReady(OcrError):
+    status, code = 503, "not_ready"
+
+
+class Timeout(OcrError):
+    status, code = 504, "timeout"
+
+
+ERRORS_BY_CODE: dict[str, type[OcrError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidImage,
+        MissingImage,
+        InvalidBoxes,
+        InvalidParameter,
+        Unauthorized,
+        NotFound,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        ImageTooLarge,
+        UnsupportedMediaType,
+        UpstreamError,
+        Overloaded,
+        NotReady,
+        Timeout,
+    )
+}
+
+
+def error_from_payload(status: int, payload: object) -> OcrError:
+    """Rebuild an OcrError from another service's JSON error, so a 4xx passes through unchanged."""
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        code = str(payload["error"].get("code", ""))
+        message = str(payload["error"].get("message", ""))
+        cls = ERRORS_BY_CODE.get(code)
+        if cls is not None and cls.status == status:
+            if cls is Overloaded:
+                return Overloaded(message)
+            return cls(message)
+        return UpstreamError(f"upstream answered {status}: {message or code}")
+    return UpstreamError(f"upstream answered {status} without a JSON error")

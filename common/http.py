@@ -1,0 +1,206 @@
+"""Flask plumbing every service shares: JSON errors, API-key check, request parsing, metrics.
+
+Keeping it here means every endpoint of every service reads images and parameters the same way
+and fails with the same JSON error shapes of the HTTP contract.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from flask import Flask, Request, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from common import metrics
+from common.config import Settings
+from common.errors import (
+    InvalidParameter,
+    MethodNotAllowed,
+    MissingImage,
+    NotFound,
+    OcrError,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+ACCEPTED_TYPES = ("multipart/form-data", "application/json", "application/x-www-form-urlencoded")
+
+
+def create_base_app(name: str, settings: Settings) -> Flask:
+    """A Flask app with the contract's error handling, auth, size limit and latency metrics."""
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_upload_bytes
+    app.config["OCR_SETTINGS"] = settings
+    app.json.sort_keys = False
+    service = name
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        g.mode = ""
+        if settings.ocr_api_key and request.path not in OPEN_PATHS:
+            given = request.headers.get("X-API-Key", "")
+            if not hmac.compare_digest(given.encode(), settings.ocr_api_key.encode()):
+                raise Unauthorized("missing or wrong X-API-Key header")
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        if request.path not in OPEN_PATHS and request.url_rule is not None:
+            elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+            metrics.REQUEST_SECONDS.labels(service, request.path, g.get("mode", "")).observe(
+                elapsed
+            )
+        return response
+
+    @app.errorhandler(OcrError)
+    def _ocr_error(exc: OcrError) -> tuple[Response, int, dict]:
+        return _error_response(service, exc)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int, dict]:
+        return _error_response(service, _translate_http_error(exc))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int, dict]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        error = OcrError("internal error; see the service log")
+        return _error_response(service, error)
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        body, content_type = metrics.render_metrics()
+        return Response(body, content_type=content_type)
+
+    return app
+
+
+def _error_response(service: str, exc: OcrError) -> tuple[Response, int, dict]:
+    endpoint = request.path if request.url_rule is not None else "unmatched"
+    metrics.ERRORS.labels(service, endpoint, exc.code).inc()
+    return jsonify(exc.to_dict()), exc.status, exc.headers
+
+
+def _translate_http_error(exc: HTTPException) -> OcrError:
+    if isinstance(exc, RequestEntityTooLarge):
+        return PayloadTooLarge("request body exceeds OCR_MAX_UPLOAD_MB")
+    if exc.code == 404:
+        return NotFound(f"no endpoint at {request.path}")
+    if exc.code == 405:
+        return MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+    if exc.code == 415:
+        return UnsupportedMediaType(exc.description or "unsupported media type")
+    if exc.code == 400:
+        return InvalidParameter(exc.description or "bad request")
+    error = OcrError(exc.description or exc.name)
+    error.status, error.code = exc.code or 500, exc.name.lower().replace(" ", "_")
+    return error
+
+
+def require_body_type(req: Request) -> str:
+    """The body's media type, or 415 for anything the contract doesn't accept."""
+    media = (req.mimetype or "").lower()
+    if media not in ACCEPTED_TYPES:
+        raise UnsupportedMediaType(
+            f"send multipart/form-data or application/json, not {media or 'no content type'}"
+        )
+    return media
+
+
+def json_body(req: Request) -> dict:
+    """The parsed JSON object of a JSON request; malformed JSON is a 400, not a 500."""
+    try:
+        payload = json.loads(req.get_data(cache=True) or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidParameter("request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidParameter("JSON body must be an object")
+    return payload
+
+
+def request_images(req: Request, field: str = "image", many: bool = False) -> list[bytes]:
+    """Image bytes from multipart field ``field`` or JSON ``{field: base64}``.
+
+    With ``many`` the field may repeat (multipart) or be a list (JSON), as /batch_ocr needs.
+    """
+    media = require_body_type(req)
+    blobs: list[bytes] = []
+    if media == "application/json":
+        value = json_body(req).get(field)
+        values = value if (many and isinstance(value, list)) else [value]
+        for index, item in enumerate(values):
+            if item is None:
+                continue
+            if not isinstance(item, str):
+                raise InvalidParameter(f"{field}[{index}] must be a base64 string")
+            blobs.append(_b64decode(item, f"{field}[{index}]" if many else field))
+    else:
+        files = req.files.getlist(field)
+        files = files if many else files[:1]
+        blobs = [file.read() for file in files]
+    if not blobs:
+        raise MissingImage(f"send the image as multipart field '{field}' or JSON base64 '{field}'")
+    return blobs
+
+
+def request_param(req: Request, name: str) -> object | None:
+    """A parameter from the form, the query string or the JSON body, whichever carries it."""
+    media = (req.mimetype or "").lower()
+    if media == "application/json":
+        value = json_body(req).get(name)
+        if value is not None:
+            return value
+    elif name in req.form:
+        return req.form[name]
+    return req.args.get(name)
+
+
+def request_json_param(req: Request, name: str) -> object | None:
+    """A structured parameter: JSON values pass through, form strings are parsed as JSON."""
+    value = request_param(req, name)
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise InvalidParameter(f"{name} must be valid JSON") from None
+    return value
+
+
+def set_mode(mode: str) -> None:
+    """Label this request's latency metric with its mode (sequential/batched)."""
+    g.mode = mode
+
+
+def _b64decode(text: str, name: str) -> bytes:
+    if "," in text[:100] and text.startswith("data:"):
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameter(f"{name} is not valid base64") from None
+
+
+HealthCheck = Callable[[], tuple[bool, dict]]
+
+
+def add_health_routes(app: Flask, readiness: HealthCheck) -> None:
+    """GET /healthz (process alive) and /readyz (``readiness`` says whether it can serve)."""
+
+    @app.get("/healthz")
+    def _healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def _readyz() -> tuple[Response, int]:
+        ready, detail = readiness()
+        return jsonify({"ready": ready, **detail}), 200 if ready else 503

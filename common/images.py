@@ -1,0 +1,87 @@
+"""The one image decoder of every service.
+
+Bytes from a client become an 8-bit RGB array here and nowhere else, so every service accepts the
+same formats and rejects the same bad input the same way. The pixel limit is checked from the
+header, before any pixel is decoded, so a small file that claims a huge size costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from common.errors import ImageTooLarge, InvalidImage, MissingImage
+
+SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"})
+DEFAULT_MAX_PIXELS = 50_000_000
+
+# We enforce our own, configurable limit from the header, so Pillow's global bomb guard (which
+# would raise its own exception type at a fixed size) is switched off in favour of that check.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def read_image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header alone, for cheap limit checks."""
+    image = _open(data)
+    return image.size
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode PNG, JPEG, TIFF, WebP or BMP bytes into an HxWx3 uint8 RGB array.
+
+    EXIF orientation is applied (phone photos arrive rotated otherwise); greyscale is expanded,
+    alpha is composited on white (transparent text backgrounds are usually meant as paper), and
+    16-bit samples are scaled to 8 bits.
+    """
+    image = _open(data)
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.load()
+            image = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImage(f"image data is truncated or corrupt: {exc}") from None
+    return _to_rgb8(image)
+
+
+def _open(data: bytes) -> Image.Image:
+    if not data:
+        raise MissingImage("the image is empty")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise InvalidImage("not a recognised image; send PNG, JPEG, TIFF, WebP or BMP") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImage(f"image header is corrupt: {exc}") from None
+    if image.format not in SUPPORTED_FORMATS:
+        raise InvalidImage(
+            f"{image.format} images are not supported; send PNG, JPEG, TIFF, WebP or BMP"
+        )
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise InvalidImage(f"image has no pixels ({width}x{height})")
+    return image
+
+
+def _to_rgb8(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        grey = np.clip(np.rint(array * (255.0 / peak)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    if mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image))

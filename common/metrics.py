@@ -1,0 +1,64 @@
+"""Prometheus metrics shared by every service.
+
+Metric objects are module-level because Prometheus' client keeps one registry per process; the
+endpoint renders the multiprocess view when PROMETHEUS_MULTIPROC_DIR is set, which is how the
+numbers stay correct under several gunicorn workers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 350, 512, 1024)
+
+REQUEST_SECONDS = Histogram(
+    "ocr_request_seconds",
+    "Request latency by endpoint and mode",
+    ["service", "endpoint", "mode"],
+    buckets=LATENCY_BUCKETS,
+)
+ERRORS = Counter("ocr_errors_total", "Error responses by code", ["service", "endpoint", "code"])
+STD_SECONDS = Histogram(
+    "ocr_std_seconds", "CRAFT detection time per image", buckets=LATENCY_BUCKETS
+)
+STR_SECONDS = Histogram(
+    "ocr_str_seconds", "Recognition time per recognition batch", buckets=LATENCY_BUCKETS
+)
+STR_CROPS = Counter("ocr_str_crops_total", "Crops recognised")
+BOXES_PER_DOCUMENT = Histogram(
+    "ocr_boxes_per_document",
+    "Text boxes found per image",
+    buckets=(0, 1, 5, 10, 25, 50, 100, 200, 400, 800),
+)
+BATCH_SIZE = Histogram("ocr_str_batch_size", "Crops per recognition batch", buckets=BATCH_BUCKETS)
+BUCKET_WAIT_SECONDS = Histogram(
+    "ocr_bucket_wait_seconds",
+    "How long the oldest crop of a batch waited in the bucket",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+QUEUE_DEPTH = Gauge(
+    "ocr_queue_depth",
+    "Messages waiting in the crops queue, as the broker last reported",
+    ["queue"],
+    multiprocess_mode="max",
+)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The Prometheus text exposition for this process, or for all workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

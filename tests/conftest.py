@@ -1,0 +1,31 @@
+"""Shared fixtures: where the read-only shared data lives, and skips when it doesn't exist."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("OCR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+DEV_DIR = SHARED_DATA / "dev"
+PARITY_DIR = SHARED_DATA / "parity"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder; tests that need it skip with the reason when it's absent."""
+    if not (DEV_DIR.is_dir() and PARITY_DIR.is_dir()):
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set OCR_SHARED_DATA to its path)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def dev_dir(shared_data: Path) -> Path:
+    return shared_data / "dev"
+
+
+@pytest.fixture(scope="session")
+def parity_dir(shared_data: Path) -> Path:
+    return shared_data / "parity"
