@@ -1,0 +1,145 @@
+"""Layout: words -> lines in reading order -> full text."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pipeline.layout import full_text, group_lines, layout, reading_order
+
+
+def box(x: float, y: float, w: float, h: float) -> list[list[float]]:
+    return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+
+
+def rotated(cx: float, cy: float, w: float, h: float, degrees: float) -> list[list[float]]:
+    """Quad of a w*h box centred at (cx, cy), turned clockwise on screen by `degrees`."""
+    a = math.radians(degrees)
+    ux, uy = math.cos(a), math.sin(a)
+    nx, ny = -uy, ux
+    corners = [(-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)]
+    return [[cx + s * ux + t * nx, cy + s * uy + t * ny] for s, t in corners]
+
+
+def word(text: str, quad) -> dict:
+    return {"quad": quad, "text": text, "confidence": 0.9, "det_score": 0.8}
+
+
+def test_empty():
+    assert group_lines([]) == []
+    assert layout([]) == ([], "")
+
+
+def test_single_word():
+    lines, text = layout([word("hello", box(10, 20, 50, 15))])
+    assert text == "hello"
+    assert lines == [{"quad": box(10, 20, 50, 15), "text": "hello", "words": [0]}]
+
+
+def test_two_lines_shuffled_input():
+    words = [
+        word("world", box(70, 12, 60, 18)),  # 0, line 1 right (slightly lower)
+        word("second", box(12, 50, 70, 20)),  # 1, line 2 left
+        word("Hello", box(10, 10, 50, 20)),  # 2, line 1 left
+        word("line", box(90, 52, 40, 18)),  # 3, line 2 right
+    ]
+    lines, text = layout(words)
+    assert text == "Hello world\nsecond line"
+    assert [line["words"] for line in lines] == [[2, 0], [1, 3]]
+    assert reading_order(lines) == [2, 0, 1, 3]
+    # bounding quad of the first line: x 10..130, y 10..30
+    flat = [c for point in lines[0]["quad"] for c in point]
+    assert flat == pytest.approx([10, 10, 130, 10, 130, 30, 10, 30])
+
+
+def test_small_overlap_is_a_new_line():
+    # overlap of 4 px on 20 px tall words = 20 %: two lines, upper one first
+    lines = group_lines([word("low", box(100, 16, 40, 20)), word("up", box(0, 0, 40, 20))])
+    assert [line["text"] for line in lines] == ["up", "low"]
+
+
+def test_large_overlap_is_the_same_line():
+    # overlap of 14 px on 20 px = 70 %
+    lines = group_lines([word("b", box(100, 6, 40, 20)), word("a", box(0, 0, 40, 20))])
+    assert [line["text"] for line in lines] == ["a b"]
+
+
+def test_small_word_next_to_tall_word_joins_its_line():
+    # a short "-" inside the height of a tall heading stays on the heading's line
+    words = [word("Title", box(0, 0, 100, 40)), word("-", box(110, 15, 10, 8))]
+    assert full_text(group_lines(words)) == "Title -"
+
+
+@pytest.mark.parametrize("degrees", [-15.0, 8.0, 20.0])
+def test_skewed_page_reads_line_by_line(degrees):
+    # two lines of three words on a page turned by `degrees`: raw image y would interleave them
+    a = math.radians(degrees)
+    ux, uy, nx, ny = math.cos(a), math.sin(a), -math.sin(a), math.cos(a)
+    texts = [["the", "quick", "fox"], ["jumps", "over", "dogs"]]
+    words = []
+    for row, row_texts in enumerate(texts):
+        for col, t in enumerate(row_texts):
+            s, n = 60.0 * col, 30.0 * row
+            words.append(
+                word(
+                    t,
+                    rotated(
+                        200 + s * ux + n * nx, 200 + s * uy + n * ny, 50, 20, a * 180 / math.pi
+                    ),
+                )
+            )
+    words = words[::-1]  # input order must not matter
+    lines, text = layout(words)
+    assert text == "the quick fox\njumps over dogs"
+    # the line quad follows the skew: its top edge has the page's angle
+    (x0, y0), (x1, y1) = lines[0]["quad"][0], lines[0]["quad"][1]
+    assert math.degrees(math.atan2(y1 - y0, x1 - x0)) == pytest.approx(degrees, abs=0.5)
+    # and it holds every corner of its words
+    assert len(lines[0]["words"]) == 3
+
+
+def test_gently_curving_line_stays_together():
+    # the baseline bends downwards: from the third word on, each word sits 7 px lower than the
+    # last (only 30 % overlap with it), but follows the slope the line has shown so far
+    offsets = [0, 4, 11, 18, 25]
+    words = [word(f"w{i}", box(40 * i, dy, 35, 10)) for i, dy in enumerate(offsets)]
+    lines = group_lines(words)
+    assert len(lines) == 1 and lines[0]["text"] == "w0 w1 w2 w3 w4"
+
+
+def test_max_gap_splits_columns():
+    words = [word("Name:", box(0, 0, 50, 20)), word("Date:", box(400, 0, 50, 20))]
+    assert len(group_lines(words)) == 1
+    split = group_lines(words, max_gap=3.0)
+    assert [line["text"] for line in split] == ["Name:", "Date:"]
+
+
+def test_words_with_empty_text_keep_their_index_but_add_no_spaces():
+    words = [
+        word("a", box(0, 0, 20, 20)),
+        word("", box(30, 0, 20, 20)),
+        word("b", box(60, 0, 20, 20)),
+    ]
+    lines, text = layout(words)
+    assert lines[0]["words"] == [0, 1, 2]
+    assert text == "a b"
+
+
+def test_bad_quad_is_rejected():
+    with pytest.raises(ValueError):
+        group_lines([word("x", [[0, 0], [1, 0], [1, 1]])])
+
+
+def test_skewed_page_orders_lines_along_the_page_not_the_image():
+    # turned 20 degrees clockwise, the first line (right half of the page) sits lower in image y
+    # than the start of the second line: reading order must still put it first
+    a = math.radians(20.0)
+    ux, uy, nx, ny = math.cos(a), math.sin(a), -math.sin(a), math.cos(a)
+
+    def at(s: float, n: float, text: str) -> dict:
+        return word(text, rotated(100 + s * ux + n * nx, 100 + s * uy + n * ny, 50, 20, 20.0))
+
+    words = [at(0, 30, "second"), at(120, 0, "first"), at(180, 0, "line"), at(240, 0, "here")]
+    assert words[1]["quad"][0][1] > words[0]["quad"][0][1]
+    assert full_text(group_lines(words)) == "first line here\nsecond"
