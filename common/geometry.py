@@ -7,7 +7,6 @@ Everything here is a pure function of numpy arrays so it can be tested without a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -119,40 +118,3 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     )
     matrix = cv2.getPerspectiveTransform(q, target)
     return cv2.warpPerspective(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)
-
-
-def group_into_lines(quads: Sequence[np.ndarray], overlap: float = 0.5) -> list[list[int]]:
-    """Group quads into text lines, top to bottom, each line left to right.
-
-    Two boxes share a line when their vertical extents overlap by more than ``overlap`` of the
-    smaller height; this keeps a short word beside a tall one on the same line while separating
-    stacked lines. Returns lists of indices into ``quads``.
-    """
-    if len(quads) == 0:
-        return []
-    boxes = [bounding_box(q) for q in quads]
-    order = sorted(range(len(boxes)), key=lambda i: ((boxes[i][1] + boxes[i][3]) / 2, boxes[i][0]))
-    lines: list[list[int]] = []
-    spans: list[tuple[float, float]] = []  # vertical extent of each line so far
-    for i in order:
-        _, top, _, bottom = boxes[i]
-        height = max(bottom - top, 1e-6)
-        for k, (line_top, line_bottom) in enumerate(spans):
-            shared = min(bottom, line_bottom) - max(top, line_top)
-            smaller = min(height, max(line_bottom - line_top, 1e-6))
-            if shared > overlap * smaller:
-                lines[k].append(i)
-                spans[k] = (min(line_top, top), max(line_bottom, bottom))
-                break
-        else:
-            lines.append([i])
-            spans.append((top, bottom))
-    for line in lines:
-        line.sort(key=lambda i: boxes[i][0])
-    line_order = sorted(range(len(lines)), key=lambda k: spans[k][0])
-    return [lines[k] for k in line_order]
-
-
-def reading_order(quads: Sequence[np.ndarray]) -> list[int]:
-    """Indices of ``quads`` in reading order: lines top to bottom, words left to right."""
-    return [i for line in group_into_lines(quads) for i in line]

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from pipeline.layout import full_text, group_lines, layout, reading_order
+from common.layout import (
+    full_text,
+    group_lines,
+    layout,
+    line_word_order,
+    reading_order,
+)
 
 
 def box(x: float, y: float, w: float, h: float) -> list[list[float]]:
@@ -47,7 +53,7 @@ def test_two_lines_shuffled_input():
     lines, text = layout(words)
     assert text == "Hello world\nsecond line"
     assert [line["words"] for line in lines] == [[2, 0], [1, 3]]
-    assert reading_order(lines) == [2, 0, 1, 3]
+    assert line_word_order(lines) == [2, 0, 1, 3]
     # bounding quad of the first line: x 10..130, y 10..30
     flat = [c for point in lines[0]["quad"] for c in point]
     assert flat == pytest.approx([10, 10, 130, 10, 130, 30, 10, 30])
@@ -143,3 +149,11 @@ def test_skewed_page_orders_lines_along_the_page_not_the_image():
     words = [at(0, 30, "second"), at(120, 0, "first"), at(180, 0, "line"), at(240, 0, "here")]
     assert words[1]["quad"][0][1] > words[0]["quad"][0][1]
     assert full_text(group_lines(words)) == "first line here\nsecond"
+
+
+def test_reading_order_of_bare_quads_is_lines_then_left_to_right() -> None:
+    def box(x: float, y: float, w: float = 40, h: float = 20) -> list[list[float]]:
+        return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+
+    quads = [box(200, 60), box(10, 10), box(10, 62), box(120, 12)]
+    assert reading_order(quads) == [1, 3, 2, 0]

@@ -213,9 +213,14 @@ def full_text(lines: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(line["text"] for line in lines if line["text"])
 
 
-def reading_order(lines: Sequence[Mapping[str, Any]]) -> list[int]:
+def line_word_order(lines: Sequence[Mapping[str, Any]]) -> list[int]:
     """Word indices in reading order, for callers that want the words list sorted too."""
     return [i for line in lines for i in line["words"]]
+
+
+def reading_order(quads: Sequence[Any]) -> list[int]:
+    """Indices of bare quads in reading order: how the detector sorts the boxes it returns."""
+    return line_word_order(group_lines([{"quad": q, "text": ""} for q in quads]))
 
 
 def layout(
