@@ -22,14 +22,15 @@ crops of one request may span several batches and share a batch with other reque
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from common.config import Settings
 
 DEFAULT_MAX_BATCH = 350
 # 50 ms: long enough for the crops of requests that arrive together to meet in one batch, short
@@ -47,7 +48,7 @@ _SLACK_S = 1e-6
 
 @dataclass(frozen=True)
 class BucketConfig:
-    """Validated batching settings; build it from the environment with ``from_env``."""
+    """Validated batching settings; services build it with ``from_settings``."""
 
     max_batch: int = DEFAULT_MAX_BATCH
     max_wait_ms: float = DEFAULT_MAX_WAIT_MS
@@ -71,27 +72,9 @@ class BucketConfig:
         return self.max_wait_ms / 1000.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> BucketConfig:
-        """Read STR_MAX_BATCH, STR_MAX_WAIT_MS and STR_BUCKET_POLICY; unset means default."""
-        env = os.environ if env is None else env
-
-        def _get(name: str) -> str | None:
-            value = env.get(name)
-            return value.strip() if value is not None and value.strip() else None
-
-        raw_batch = _get("STR_MAX_BATCH")
-        raw_wait = _get("STR_MAX_WAIT_MS")
-        raw_policy = _get("STR_BUCKET_POLICY")
-        try:
-            max_batch = int(raw_batch) if raw_batch is not None else DEFAULT_MAX_BATCH
-        except ValueError:
-            raise ValueError(f"STR_MAX_BATCH must be an integer, got {raw_batch!r}") from None
-        try:
-            max_wait = float(raw_wait) if raw_wait is not None else DEFAULT_MAX_WAIT_MS
-        except ValueError:
-            raise ValueError(f"STR_MAX_WAIT_MS must be a number, got {raw_wait!r}") from None
-        policy = raw_policy.lower() if raw_policy is not None else DEFAULT_POLICY
-        return cls(max_batch=max_batch, max_wait_ms=max_wait, policy=policy)
+    def from_settings(cls, settings: Settings) -> BucketConfig:
+        """The bucket part of the service settings (STR_MAX_BATCH, STR_MAX_WAIT_MS, ...)."""
+        return cls(settings.str_max_batch, settings.str_max_wait_ms, settings.str_bucket_policy)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from common.config import Settings
 from str_service.bucket import (
     Batch,
     BlockingBucket,
@@ -66,21 +67,12 @@ def test_invalid_config_is_rejected(kwargs):
         BucketConfig(**kwargs)
 
 
-def test_from_env_reads_and_validates():
-    cfg = BucketConfig.from_env(
-        {"STR_MAX_BATCH": "64", "STR_MAX_WAIT_MS": "12.5", "STR_BUCKET_POLICY": "Fixed"}
+def test_config_comes_from_the_service_settings():
+    settings = Settings.from_env(
+        {"STR_MAX_BATCH": "16", "STR_MAX_WAIT_MS": "7.5", "STR_BUCKET_POLICY": "fixed"}
     )
-    assert (cfg.max_batch, cfg.max_wait_ms, cfg.policy) == (64, 12.5, "fixed")
-    assert BucketConfig.from_env({}) == BucketConfig()
-    with pytest.raises(ValueError, match="STR_MAX_BATCH"):
-        BucketConfig.from_env({"STR_MAX_BATCH": "lots"})
-    with pytest.raises(ValueError):
-        BucketConfig.from_env({"STR_MAX_BATCH": "0"})
-    with pytest.raises(ValueError):
-        BucketConfig.from_env({"STR_BUCKET_POLICY": "sometimes"})
-
-
-# -- flushing rules -------------------------------------------------------------------------
+    assert BucketConfig.from_settings(settings) == BucketConfig(16, 7.5, "fixed")
+    assert BucketConfig.from_settings(Settings()) == BucketConfig()
 
 
 def test_flushes_when_full():
