@@ -6,6 +6,7 @@ later, so a test can build any configuration without touching the process enviro
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -81,7 +82,10 @@ def _parse(name: str, raw: str, kind: object) -> object:
         if text == "int":
             return int(raw)
         if text == "float":
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):  # "inf" would pass the range checks, then break users
+                raise ValueError(raw)
+            return value
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     return raw
