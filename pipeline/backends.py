@@ -1,0 +1,189 @@
+"""The pipeline's backends for each topology, and the factory that picks them from OCR_MODE.
+
+Embedded: both models in this process and the in-process bucket (no broker, no HTTP hops).
+Distributed: std_service and str_service over HTTP, the str workers behind RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import requests
+from flask import Flask, Response, request
+
+from common.config import Settings
+from common.errors import UpstreamError, error_from_payload
+from pipeline.broker import InProcessRecognitionClient, RabbitRecognitionClient
+from pipeline.ocr import OcrPipeline
+
+
+@dataclass
+class Engine:
+    """A ready OcrPipeline plus what the app needs around it."""
+
+    pipeline: OcrPipeline
+    readiness: Callable[[], tuple[bool, dict]]
+    mount_model_routes: Callable[[Flask], None]
+    close: Callable[[], None]
+
+
+class _HttpClient:
+    """JSON calls to another service; its JSON errors pass through, anything else is a 502."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._local = threading.local()
+
+    def session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
+
+    def post(self, path: str, timeout_s: float, **kwargs: object) -> dict:
+        url = self.base_url + path
+        try:
+            response = self.session().post(url, timeout=timeout_s, **kwargs)
+        except requests.RequestException as exc:
+            raise UpstreamError(f"{url} did not answer: {type(exc).__name__}") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code != 200:
+            raise error_from_payload(response.status_code, payload)
+        if not isinstance(payload, dict):
+            raise UpstreamError(f"{url} answered without a JSON object")
+        return payload
+
+    def ready(self) -> bool:
+        try:
+            return self.session().get(self.base_url + "/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def forward(self, path: str, timeout_s: float) -> Response:
+        """Relay the current request's body to the service and its answer back, unchanged."""
+        url = self.base_url + path
+        try:
+            upstream = self.session().post(
+                url,
+                data=request.get_data(),
+                headers={"Content-Type": request.headers.get("Content-Type", "")},
+                params=request.args,
+                timeout=timeout_s,
+            )
+        except requests.RequestException as exc:
+            raise UpstreamError(f"{url} did not answer: {type(exc).__name__}") from None
+        return Response(
+            upstream.content,
+            status=upstream.status_code,
+            content_type=upstream.headers.get("Content-Type", "application/json"),
+        )
+
+
+class HttpDetection:
+    def __init__(self, client: _HttpClient, timeout_s: float) -> None:
+        self.client, self.timeout_s = client, timeout_s
+
+    def detect(self, blob: bytes, image: np.ndarray, params: Mapping[str, object]) -> dict:
+        fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()}
+        files = {"image": ("image", blob, "application/octet-stream")}
+        return self.client.post("/detection", self.timeout_s, files=files, data=fields)
+
+
+class HttpSequentialReader:
+    def __init__(self, client: _HttpClient) -> None:
+        self.client = client
+
+    def read_one(self, crop: np.ndarray, timeout_s: float) -> tuple[str, float]:
+        ok, png = cv2.imencode(".png", crop)
+        if not ok:
+            raise UpstreamError("could not encode a crop")
+        files = {"crops": ("crop.png", png.tobytes(), "image/png")}
+        payload = self.client.post("/recognition", timeout_s, files=files)
+        result = payload["results"][0]
+        return str(result["text"]), float(result["confidence"])
+
+
+def distributed_engine(settings: Settings) -> Engine:
+    """std and str over HTTP, the batched path through RabbitMQ to the str workers."""
+    std, str_ = _HttpClient(settings.std_url), _HttpClient(settings.str_url)
+    rabbit = RabbitRecognitionClient(settings)
+    rabbit.wait_connected(5.0)
+    pipeline = OcrPipeline(
+        settings,
+        HttpDetection(std, settings.ocr_timeout_s),
+        HttpSequentialReader(str_),
+        rabbit,
+    )
+
+    def readiness() -> tuple[bool, dict]:
+        checks = {"std": std.ready(), "str": str_.ready(), "broker": rabbit.connected}
+        return all(checks.values()), {"mode": "distributed", "checks": checks}
+
+    def mount(app: Flask) -> None:
+        app.add_url_rule(
+            "/detection",
+            "detection",
+            lambda: std.forward("/detection", settings.ocr_timeout_s),
+            methods=["POST"],
+        )
+        app.add_url_rule(
+            "/recognition",
+            "recognition",
+            lambda: str_.forward("/recognition", settings.ocr_timeout_s),
+            methods=["POST"],
+        )
+
+    return Engine(pipeline, readiness, mount, rabbit.close)
+
+
+def embedded_engine(settings: Settings, detector=None, recognizer=None) -> Engine:  # noqa: ANN001
+    """Both models in this process; batches form in an in-process bucket. No broker needed."""
+    from std_service.app import load_detector, register_detection
+    from std_service.detector import DetectionParams
+    from str_service.app import load_recognizer, register_recognition
+
+    detector = detector or load_detector(settings)
+    recognizer = recognizer or load_recognizer(settings)
+    model_lock = threading.Lock()  # one forward pass at a time on this process's cores
+
+    class _Detection:
+        def detect(self, blob: bytes, image: np.ndarray, params: Mapping[str, object]) -> dict:
+            parsed = DetectionParams.from_mapping(params)
+            with model_lock:
+                return detector.detect(image, parsed).to_dict()
+
+    class _Sequential:
+        def read_one(self, crop: np.ndarray, timeout_s: float) -> tuple[str, float]:
+            with model_lock:
+                return recognizer.recognize([crop]).results[0]
+
+    def recognize_batch(crops):  # noqa: ANN001, ANN202
+        with model_lock:
+            return recognizer.recognize(crops).results
+
+    bucket = InProcessRecognitionClient(settings, recognize_batch)
+    pipeline = OcrPipeline(settings, _Detection(), _Sequential(), bucket)
+
+    def mount(app: Flask) -> None:
+        register_detection(app, detector, settings)
+        register_recognition(app, recognizer, settings)
+
+    def readiness() -> tuple[bool, dict]:
+        return True, {
+            "mode": "embedded",
+            "models": {"std": detector.model_name, "str": recognizer.model_name},
+        }
+
+    return Engine(pipeline, readiness, mount, bucket.close)
+
+
+def build_engine(settings: Settings) -> Engine:
+    if settings.ocr_mode == "embedded":
+        return embedded_engine(settings)
+    return distributed_engine(settings)

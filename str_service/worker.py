@@ -1,0 +1,302 @@
+"""The str worker: consumes crops from RabbitMQ, batches them in a bucket, replies per request.
+
+Run ``python -m str_service.worker`` (``--check`` only tests that the broker answers). Start as
+many as you like, on any machines that reach the broker: they share the durable crops queue.
+
+Threads: pika's connection belongs to the main thread, which consumes, fills the bucket and sends
+replies; recognition runs in a second thread so that heartbeats keep flowing during a long batch.
+The only way back from the recognition thread is ``add_callback_threadsafe``. Replies are
+published before the crops are acked, so a worker killed mid-batch loses nothing: the broker
+redelivers its unacked crops to another worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pika
+import pika.exceptions
+
+from common import metrics
+from common.config import Settings
+from common.messages import REPLY_CONTENT_TYPE, MessageError, Reply, decode_crop
+from str_service.bucket import Batch, BucketConfig, BucketItem, BucketMonitor
+
+log = logging.getLogger("str_service.worker")
+
+RecognizeFn = Callable[[Sequence[np.ndarray]], list[tuple[str, float]]]
+CONNECTION_ERRORS = (
+    pika.exceptions.AMQPConnectionError,
+    pika.exceptions.AMQPChannelError,
+    pika.exceptions.StreamLostError,
+    ConnectionError,
+)
+QUIET_POLL_S = 0.002  # no delivery within this long means nothing more is queued for us
+QUEUE_DEPTH_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A crop in the bucket, with what is needed to answer and ack it."""
+
+    delivery_tag: int
+    request_id: str
+    reply_to: str
+    index: int
+    deadline: float
+    image: np.ndarray
+
+
+def declare_crops_queue(channel: pika.adapters.blocking_connection.BlockingChannel, name: str):
+    """The crops queue is durable so that queued work survives a broker restart."""
+    return channel.queue_declare(queue=name, durable=True)
+
+
+class Worker:
+    """One consumer of the crops queue; ``run()`` blocks until ``stop()`` or a signal."""
+
+    def __init__(self, settings: Settings, recognize: RecognizeFn, name: str | None = None) -> None:
+        self.settings = settings
+        self.recognize = recognize
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.bucket_config = BucketConfig.from_settings(settings)
+        self.prefetch = 2 * self.bucket_config.max_batch  # one batch running, the next filling
+        self._stopping = threading.Event()
+        self._jobs: queue.Queue[tuple | None] = queue.Queue()
+        self._busy = False
+        self._thread = threading.Thread(target=self._recognition_loop, daemon=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Consume until stopped, reconnecting with back-off whenever the broker goes away."""
+        self._thread.start()
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                self._consume()
+                delay = 0.5
+            except CONNECTION_ERRORS as exc:
+                if self._stopping.is_set():
+                    break
+                log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 10.0)
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+
+    # -- the connection thread ---------------------------------------------------------------
+
+    def _consume(self) -> None:
+        params = pika.URLParameters(self.settings.rabbitmq_url)
+        params.heartbeat = 30
+        connection = pika.BlockingConnection(params)
+        try:
+            channel = connection.channel()
+            declare_crops_queue(channel, self.settings.str_queue)
+            channel.basic_qos(prefetch_count=self.prefetch)
+            bucket = BucketMonitor(self.bucket_config)
+            arrived = [0]
+
+            def on_message(ch, method, props, body) -> None:  # noqa: ANN001 - pika's signature
+                arrived[0] += 1
+                self._accept(ch, bucket, method.delivery_tag, props, body)
+
+            channel.basic_consume(self.settings.str_queue, on_message, auto_ack=False)
+            log.info("worker %s consuming %s", self.name, self.settings.str_queue)
+            next_depth_probe = 0.0
+            while not self._stopping.is_set():
+                idle = not self._busy
+                wait = bucket.time_until_flush(worker_idle=idle)
+                limit = 0.5 if wait is None else min(max(wait, 0.0), 0.5)
+                if len(bucket) and idle:
+                    limit = min(limit, QUIET_POLL_S)
+                arrived[0] = 0
+                connection.process_data_events(time_limit=limit)
+                if not self._busy:
+                    batch = bucket.poll(upstream_empty=arrived[0] == 0, worker_idle=True)
+                    if batch is not None:
+                        self._dispatch(channel, connection, batch)
+                if time.monotonic() >= next_depth_probe:
+                    next_depth_probe = time.monotonic() + QUEUE_DEPTH_EVERY_S
+                    depth = declare_crops_queue(channel, self.settings.str_queue)
+                    metrics.QUEUE_DEPTH.labels(self.settings.str_queue).set(
+                        depth.method.message_count
+                    )
+            channel.stop_consuming()
+            while self._busy:  # let the running batch reply and ack before closing
+                connection.process_data_events(time_limit=0.1)
+        finally:
+            if connection.is_open:
+                try:
+                    connection.close()
+                except CONNECTION_ERRORS:
+                    pass
+            self._busy = False  # a batch of a dead connection is abandoned; the broker redelivers
+
+    def _accept(self, channel, bucket: BucketMonitor, tag: int, props, body: bytes) -> None:  # noqa: ANN001
+        try:
+            crop = decode_crop(body, props.headers, props.correlation_id, props.reply_to)
+        except MessageError as exc:
+            log.warning("rejecting undecodable message: %s", exc)
+            self._reply_error(channel, props, str(exc))
+            channel.basic_ack(tag)
+            return
+        if crop.expired():
+            channel.basic_ack(tag)  # its request has given up; drop the work
+            return
+        pending = Pending(
+            tag, crop.request_id, crop.reply_to, crop.index, crop.deadline, crop.image
+        )
+        bucket.add(BucketItem(owner=(crop.reply_to, crop.request_id), payload=pending))
+
+    def _reply_error(self, channel, props, message: str) -> None:  # noqa: ANN001
+        if not (props.reply_to and props.correlation_id):
+            return
+        index = (props.headers or {}).get("index", -1)
+        reply = Reply(
+            props.correlation_id, "", 0, 0.0, errors={int(index): message}, worker=self.name
+        )
+        self._publish_reply(channel, props.reply_to, props.correlation_id, reply)
+
+    def _dispatch(self, channel, connection: pika.BlockingConnection, batch: Batch) -> None:  # noqa: ANN001
+        now = time.time()
+        live = [item for item in batch.items if item.payload.deadline > now]
+        for item in batch.items:
+            if item.payload.deadline <= now:
+                channel.basic_ack(item.payload.delivery_tag)
+        if not live:
+            return
+        metrics.BUCKET_WAIT_SECONDS.observe(batch.oldest_wait_s)
+        self._busy = True
+        live_batch = Batch(
+            batch.id, tuple(live), batch.oldest_wait_s, batch.flushed_at, batch.reason
+        )
+        self._jobs.put((connection, channel, live_batch))
+
+    def _finish(
+        self,
+        channel,  # noqa: ANN001
+        batch: Batch,
+        readings: list[tuple[str, float]],
+        str_ms: float,
+        error: str | None,
+    ) -> None:
+        """Runs on the connection thread: reply to each request, then ack its crops."""
+        replies: dict[tuple[str, str], Reply] = {}
+        groups: dict[tuple[str, str], list[Pending]] = defaultdict(list)
+        for position, item in enumerate(batch.items):
+            pending: Pending = item.payload
+            key = (pending.reply_to, pending.request_id)
+            groups[key].append(pending)
+            reply = replies.setdefault(
+                key, Reply(pending.request_id, batch.id, batch.size, str_ms, worker=self.name)
+            )
+            if error is None:
+                reply.results[pending.index] = readings[position]
+            else:
+                reply.errors[pending.index] = error
+        for (reply_to, request_id), reply in replies.items():
+            self._publish_reply(channel, reply_to, request_id, reply)
+        for members in groups.values():
+            for pending in members:
+                channel.basic_ack(pending.delivery_tag)
+        self._busy = False
+
+    def _publish_reply(self, channel, reply_to: str, request_id: str, reply: Reply) -> None:  # noqa: ANN001
+        channel.basic_publish(
+            exchange="",
+            routing_key=reply_to,
+            body=reply.encode(),
+            properties=pika.BasicProperties(
+                correlation_id=request_id, content_type=REPLY_CONTENT_TYPE
+            ),
+        )
+
+    # -- the recognition thread ----------------------------------------------------------------
+
+    def _recognition_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            connection, channel, batch = job
+            started = time.perf_counter()
+            try:
+                readings = self.recognize([item.payload.image for item in batch.items])
+                error = None
+            except Exception as exc:  # noqa: BLE001 - a failing batch must not kill the worker
+                log.exception("recognition failed on batch %s", batch.id)
+                readings, error = [], f"recognition failed: {type(exc).__name__}"
+            str_ms = (time.perf_counter() - started) * 1000.0
+            metrics.STR_SECONDS.observe(str_ms / 1000.0)
+            metrics.BATCH_SIZE.observe(batch.size)
+            metrics.STR_CROPS.inc(batch.size)
+
+            def finish(b=batch, r=readings, t=str_ms, e=error, ch=channel) -> None:
+                self._finish(ch, b, r, t, e)
+
+            try:
+                connection.add_callback_threadsafe(finish)
+            except CONNECTION_ERRORS:
+                log.warning("connection closed while batch %s ran; the broker redelivers", batch.id)
+                self._busy = False
+
+
+def broker_reachable(url: str, timeout_s: float = 5.0) -> bool:
+    """True when the broker accepts an AMQP connection (the container healthcheck uses it)."""
+    params = pika.URLParameters(url)
+    params.socket_timeout = timeout_s
+    params.blocked_connection_timeout = timeout_s
+    params.connection_attempts = 1
+    try:
+        pika.BlockingConnection(params).close()
+    except CONNECTION_ERRORS:
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 0 if the broker answers")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    if args.check:
+        return 0 if broker_reachable(settings.rabbitmq_url) else 1
+
+    from common.device import configure_threads, select_device
+    from str_service.recognizer import Recognizer
+
+    configure_threads(settings.ocr_threads)
+    recognizer = Recognizer.from_settings(
+        settings.with_overrides(ocr_device=select_device(settings.ocr_device))
+    )
+    worker = Worker(settings, lambda crops: recognizer.recognize(crops).results)
+    metrics_port = int(os.environ.get("METRICS_PORT", "9100"))
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stop())
+    log.info("model %s ready; metrics on :%s", recognizer.model_name, metrics_port)
+    worker.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
