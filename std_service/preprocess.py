@@ -1,0 +1,74 @@
+"""CRAFT input preparation: aspect-preserving resize, 32-pixel padding, ImageNet normalisation.
+
+Every step follows the official CRAFT test code, because the published weights were tuned with
+exactly this input: the long side becomes ``min(mag_ratio * long_side, canvas_size)`` with
+truncating ``int()`` sizes and OpenCV bilinear resampling of the 8-bit image, the result sits at
+the top-left of a zero canvas whose sides are multiples of 32, and the whole canvas (padding
+included, so padding becomes ``-mean / std``) is normalised in float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+STRIDE = 32  # the backbone downsamples 16x and the decoder needs even sizes at every level
+
+
+@dataclass(frozen=True)
+class CanvasInput:
+    """The network input for one image and what is needed to map results back."""
+
+    array: np.ndarray  # (padded_h, padded_w, 3) float32, normalised RGB
+    ratio: float  # resized side / original side
+    resized_hw: tuple[int, int]  # image size after the resize, before padding
+    padded_hw: tuple[int, int]  # network input size (multiples of 32)
+
+
+def resize_plan(
+    height: int, width: int, canvas_size: int, mag_ratio: float
+) -> tuple[int, int, float]:
+    """(new_height, new_width, ratio) for an image of the given size.
+
+    Sides are truncated like the official code; a side that would truncate to 0 (an extremely
+    thin image, where the official code crashes) is kept at 1 pixel.
+    """
+    long_side = max(height, width)
+    target = mag_ratio * long_side
+    if target > canvas_size:
+        target = canvas_size
+    ratio = target / long_side
+    return max(1, int(height * ratio)), max(1, int(width * ratio)), ratio
+
+
+def round_up(n: int, multiple: int = STRIDE) -> int:
+    """Smallest multiple of ``multiple`` that is >= n."""
+    return -(-n // multiple) * multiple
+
+
+def normalize(rgb: np.ndarray) -> np.ndarray:
+    """(pixel - 255 * mean) / (255 * std) per RGB channel, in float32 like the reference."""
+    out = rgb.astype(np.float32)
+    out -= np.array([m * 255.0 for m in IMAGENET_MEAN], dtype=np.float32)
+    out /= np.array([s * 255.0 for s in IMAGENET_STD], dtype=np.float32)
+    return out
+
+
+def prepare(image_rgb: np.ndarray, canvas_size: int, mag_ratio: float) -> CanvasInput:
+    """Resize an HxWx3 uint8 RGB image onto a padded, normalised canvas."""
+    height, width = image_rgb.shape[:2]
+    new_h, new_w, ratio = resize_plan(height, width, canvas_size, mag_ratio)
+    resized = cv2.resize(image_rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    padded_h, padded_w = round_up(new_h), round_up(new_w)
+    canvas = np.zeros((padded_h, padded_w, 3), dtype=np.uint8)
+    canvas[:new_h, :new_w] = resized
+    return CanvasInput(
+        array=normalize(canvas),
+        ratio=ratio,
+        resized_hw=(new_h, new_w),
+        padded_hw=(padded_h, padded_w),
+    )
