@@ -44,3 +44,5 @@ format: install  ## Reformat the code with ruff
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+-include docker.mk

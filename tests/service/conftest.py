@@ -1,0 +1,178 @@
+"""Fixtures for real-server tests: models loaded once, the real broker, unique queue names."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pika
+import pytest
+
+from common.config import Settings
+from tests.servers import serve
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def broker_available() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings(ocr_threads=2, rabbitmq_url=RABBITMQ_URL)
+
+
+@pytest.fixture(scope="session")
+def detector(base_settings: Settings):  # noqa: ANN201
+    from std_service.app import load_detector
+
+    return load_detector(base_settings)
+
+
+@pytest.fixture(scope="session")
+def recognizer(base_settings: Settings):  # noqa: ANN201
+    from str_service.app import load_recognizer
+
+    return load_recognizer(base_settings)
+
+
+@pytest.fixture(scope="session")
+def broker() -> str:
+    """The real RabbitMQ; tests that need it fail loudly rather than mock it."""
+    if not broker_available():
+        pytest.fail(
+            "RabbitMQ is not answering on 127.0.0.1:5672 (start it: rabbitmq-server -detached)"
+        )
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+def queue_name(broker: str) -> Iterator[str]:
+    """A crops queue of this test's own, deleted afterwards."""
+    name = f"test.ocr.crops.{uuid.uuid4().hex[:12]}"
+    yield name
+    with amqp_channel(broker) as channel:
+        channel.queue_delete(name)
+
+
+@contextmanager
+def amqp_channel(url: str) -> Iterator:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        yield connection.channel()
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def queue_depth(url: str, name: str) -> int:
+    with amqp_channel(url) as channel:
+        return channel.queue_declare(name, durable=True, passive=True).method.message_count
+
+
+def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:  # noqa: ANN001
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return bool(predicate())
+
+
+class ThreadWorker:
+    """A str worker running in this process on the shared recogniser (fast to start)."""
+
+    def __init__(self, settings: Settings, recognizer) -> None:  # noqa: ANN001
+        from str_service.worker import Worker
+
+        lock = threading.Lock()
+
+        def recognize(crops):  # noqa: ANN001, ANN202
+            with lock:
+                return recognizer.recognize(crops).results
+
+        self.worker = Worker(settings, recognize)
+        self.thread = threading.Thread(target=self.worker.run, daemon=True)
+
+    def __enter__(self) -> ThreadWorker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.stop()
+        self.thread.join(timeout=30)
+
+
+def start_worker_process(settings: Settings, **env: str) -> subprocess.Popen:
+    """A real ``python -m str_service.worker`` process, for tests that kill one."""
+    environment = (
+        os.environ
+        | {
+            "RABBITMQ_URL": settings.rabbitmq_url,
+            "STR_QUEUE": settings.str_queue,
+            "STR_MAX_BATCH": str(settings.str_max_batch),
+            "STR_MAX_WAIT_MS": str(settings.str_max_wait_ms),
+            "STR_BUCKET_POLICY": settings.str_bucket_policy,
+            "OCR_THREADS": "1",
+            "METRICS_PORT": "0",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+        | env
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "str_service.worker"],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@contextmanager
+def ocr_stack(
+    mode: str,
+    settings: Settings,
+    detector,
+    recognizer,
+    workers: int = 1,  # noqa: ANN001
+) -> Iterator[tuple[str, object]]:
+    """Serve the pipeline in ``mode``; yield its URL and engine.
+
+    Distributed: std and str services on their own ports, ``workers`` str workers on the real
+    broker, the pipeline talking to all of them. Embedded: the pipeline alone.
+    """
+    from pipeline.app import create_app
+    from pipeline.backends import distributed_engine, embedded_engine
+    from std_service.app import create_app as std_app
+    from str_service.app import create_app as str_app
+
+    with ExitStack() as stack:
+        if mode == "embedded":
+            engine = embedded_engine(settings, detector, recognizer)
+        else:
+            std_url = stack.enter_context(serve(std_app(settings, detector)))
+            str_url = stack.enter_context(serve(str_app(settings, recognizer)))
+            settings = settings.with_overrides(
+                std_url=std_url, str_url=str_url, ocr_mode="distributed"
+            )
+            for _ in range(workers):
+                stack.enter_context(ThreadWorker(settings, recognizer))
+            engine = distributed_engine(settings)
+        stack.callback(engine.close)
+        url = stack.enter_context(serve(create_app(settings, engine)))
+        yield url, engine
