@@ -9,7 +9,7 @@ STR_PORT ?= 5002
 PIPELINE_PORT ?= 5000
 GUNICORN := $(BIN)/gunicorn -c python:common.gunicorn_conf
 
-.PHONY: help install run run-std test lint format bench clean
+.PHONY: help install run run-services run-std run-str test lint format bench clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -23,11 +23,24 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)  ## Create .venv and install the pinned dependencies
 
-run-std: install  ## Start the CRAFT detection service on :$(STD_PORT)
-	@echo "std_service on http://127.0.0.1:$(STD_PORT)  (curl -F image=@page.png http://127.0.0.1:$(STD_PORT)/detection)"
+WORKERS ?= 1
+HONCHO := $(BIN)/honcho --no-colour -e /dev/null
+
+run: install  ## Embedded pipeline on :$(PIPELINE_PORT) + web page on :8501 (no broker needed)
+	@echo "pipeline: curl -F image=@page.png http://127.0.0.1:$(PIPELINE_PORT)/pipeline"
+	@echo "web page: http://127.0.0.1:8501"
+	$(HONCHO) -f Procfile.embedded start
+
+run-services: install  ## std, str, WORKERS=N str workers, pipeline and web as local processes
+	@echo "pipeline: curl -F image=@page.png http://127.0.0.1:$(PIPELINE_PORT)/pipeline  (RABBITMQ_URL=$${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/%2F})"
+	@echo "web page: http://127.0.0.1:8501"
+	$(HONCHO) -f Procfile start -c worker=$(WORKERS)
+
+run-std: install  ## Only the CRAFT detection service on :$(STD_PORT)
 	PORT=$(STD_PORT) $(GUNICORN) "std_service.app:create_app()"
 
-run: run-std  ## Start what exists so far
+run-str: install  ## Only the recognition service on :$(STR_PORT)
+	PORT=$(STR_PORT) $(GUNICORN) "str_service.app:create_app()"
 
 test: install  ## Lint, then run the whole test suite
 	$(BIN)/ruff check .

@@ -17,6 +17,8 @@ timeout = int(float(os.environ.get("OCR_TIMEOUT_S", "60")) + 60)
 graceful_timeout = 30
 bind = os.environ.get("BIND", "0.0.0.0:" + os.environ.get("PORT", "8000"))
 accesslog = "-"
+# Several services run side by side on one machine; a shared default control socket would clash.
+control_socket_disable = True
 errorlog = "-"
 
 if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -274,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 0 if the broker answers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     settings = Settings.from_env()
     if args.check:
         return 0 if broker_reachable(settings.rabbitmq_url) else 1
