@@ -46,7 +46,7 @@ def encode_crop(crop: np.ndarray, index: int, count: int, deadline: float) -> tu
         "count": count,
         "height": height,
         "width": width,
-        "deadline": deadline,
+        "deadline_ms": int(deadline * 1000),  # AMQP headers carry no floats
     }
     return np.ascontiguousarray(crop).tobytes(), headers
 
@@ -61,10 +61,10 @@ def decode_crop(
     try:
         index, count = int(headers["index"]), int(headers["count"])
         height, width = int(headers["height"]), int(headers["width"])
-        deadline = float(headers["deadline"])
+        deadline = int(headers["deadline_ms"]) / 1000.0
     except (KeyError, TypeError, ValueError):
         raise MessageError(
-            "headers need integer index, count, height, width and a deadline"
+            "headers need integer index, count, height, width and deadline_ms"
         ) from None
     if not (0 <= index < count) or not (
         1 <= height <= MAX_CROP_SIDE and 1 <= width <= MAX_CROP_SIDE

@@ -51,7 +51,8 @@ QUEUE_DEPTH = Gauge(
     "ocr_queue_depth",
     "Messages waiting in the crops queue, as the broker last reported",
     ["queue"],
-    multiprocess_mode="max",
+    # livemax: gunicorn's child_exit hook removes a dead worker's value; plain max keeps it forever.
+    multiprocess_mode="livemax",
 )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import requests
 from flask import Flask, Response, request
 
+from common import metrics
 from common.config import Settings
 from common.errors import UpstreamError, error_from_payload
 from pipeline.broker import InProcessRecognitionClient, RabbitRecognitionClient
@@ -152,16 +153,25 @@ def embedded_engine(settings: Settings, detector=None, recognizer=None) -> Engin
     recognizer = recognizer or load_recognizer(settings)
     model_lock = threading.Lock()  # one forward pass at a time on this process's cores
 
+    # The model services observe STD/STR time in their handlers; embedded /ocr and /pipeline skip
+    # those handlers, so these backends observe the same metrics themselves.
     class _Detection:
         def detect(self, blob: bytes, image: np.ndarray, params: Mapping[str, object]) -> dict:
             parsed = DetectionParams.from_mapping(params)
             with model_lock:
-                return detector.detect(image, parsed).to_dict()
+                result = detector.detect(image, parsed)
+            metrics.STD_SECONDS.observe(sum(result.timings_ms.values()) / 1000.0)
+            metrics.BOXES_PER_DOCUMENT.observe(len(result.boxes))
+            return result.to_dict()
 
     class _Sequential:
         def read_one(self, crop: np.ndarray, timeout_s: float) -> tuple[str, float]:
             with model_lock:
-                return recognizer.recognize([crop]).results[0]
+                result = recognizer.recognize([crop])
+            metrics.STR_SECONDS.observe(result.timings_ms.get("total", 0.0) / 1000.0)
+            metrics.STR_CROPS.inc()
+            metrics.BATCH_SIZE.observe(1)
+            return result.results[0]
 
     def recognize_batch(crops):  # noqa: ANN001, ANN202
         with model_lock:

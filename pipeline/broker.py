@@ -19,12 +19,14 @@ import numpy as np
 import pika
 import pika.exceptions
 
+from common import metrics
 from common.config import Settings
 from common.errors import Overloaded, Timeout, UpstreamError
 from common.messages import CROP_CONTENT_TYPE, MessageError, Reply, encode_crop
 
 log = logging.getLogger(__name__)
 
+EMBEDDED_QUEUE = "embedded"  # the queue label of the in-process bucket's depth
 CONNECTION_ERRORS = (
     pika.exceptions.AMQPConnectionError,
     pika.exceptions.AMQPChannelError,
@@ -72,7 +74,7 @@ class _Waiting:
 
     def reading(self) -> BatchedReading:
         if self.error is not None:
-            raise UpstreamError(f"a str worker could not read the crops: {self.error}")
+            raise UpstreamError(f"recognition failed for this request: {self.error}")
         return BatchedReading(
             results=[self.results[i] for i in range(len(self.crops))],
             batches=[{"id": bid, "size": size} for bid, (size, _) in self.batches.items()],
@@ -147,10 +149,21 @@ class RabbitRecognitionClient:
         if connection is None:
             raise Overloaded("the message broker is not reachable", retry_after_s=5)
         try:
-            connection.add_callback_threadsafe(lambda: self._publish(request_id, waiting))
+            connection.add_callback_threadsafe(lambda: self._publish_safely(request_id, waiting))
         except CONNECTION_ERRORS:
             # The I/O thread republishes every waiting request once it has reconnected.
             log.warning("broker connection lost while submitting %s; it will be resent", request_id)
+
+    def _publish_safely(self, request_id: str, waiting: _Waiting) -> None:
+        """Publish on the I/O thread; a failure that isn't the connection's fails the request."""
+        try:
+            self._publish(request_id, waiting)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the waiting request must hear of it
+            log.exception("could not publish the crops of %s", request_id)
+            waiting.error = f"could not publish crops: {type(exc).__name__}"
+            waiting.done.set()
 
     def _publish(self, request_id: str, waiting: _Waiting) -> None:
         remaining_ms = int((waiting.deadline - time.time()) * 1000)
@@ -212,7 +225,7 @@ class RabbitRecognitionClient:
             with self._lock:
                 resend = list(self._waiting.items())
             for request_id, waiting in resend:  # requests that were out when the broker went away
-                self._publish(request_id, waiting)
+                self._publish_safely(request_id, waiting)
             self._ready.set()
             while not self._stopping.is_set():
                 connection.process_data_events(time_limit=0.5)
@@ -240,6 +253,8 @@ class InProcessRecognitionClient:
 
         self._bucket = BlockingBucket(BucketMonitor(BucketConfig.from_settings(settings)))
         self._recognize = recognize
+        # No broker here, so the queue-depth metric reports the crops waiting in this bucket.
+        self._depth = metrics.QUEUE_DEPTH.labels(EMBEDDED_QUEUE)
         self._lock = threading.Lock()
         self._waiting: dict[str, _Waiting] = {}
         self._thread = threading.Thread(target=self._run, name="embedded-str", daemon=True)
@@ -264,6 +279,7 @@ class InProcessRecognitionClient:
                 BucketItem(owner=request_id, payload=(index, crop))
                 for index, crop in enumerate(crops)
             )
+            self._depth.set(len(self._bucket))
             if not waiting.done.wait(timeout_s):
                 raise Timeout(
                     f"recognition did not finish within OCR_TIMEOUT_S={timeout_s:g}s "
@@ -274,20 +290,20 @@ class InProcessRecognitionClient:
             with self._lock:
                 self._waiting.pop(request_id, None)
             self._bucket.discard(request_id)
+            self._depth.set(len(self._bucket))
 
     def close(self) -> None:
         self._bucket.close()
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        from common import metrics
-
         while True:
             batch = self._bucket.get_batch(timeout=None)
             if batch is None:
                 if self._bucket.closed:
                     return
                 continue
+            self._depth.set(len(self._bucket))
             metrics.BUCKET_WAIT_SECONDS.observe(batch.oldest_wait_s)
             started = time.perf_counter()
             error = None
