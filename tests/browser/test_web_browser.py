@@ -1,0 +1,267 @@
+"""The web page in a real browser: `streamlit run web/app.py` against a live pipeline, driven by
+headless Chromium through selenium.
+
+It uploads an image, reads it, and checks that the image's known words appear on the page, then
+saves a screenshot (its path is printed; set OCR_SCREENSHOT_DIR to keep a copy). Needs Debian's
+`chromium` and `chromium-driver`; without them the tests skip and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.render import png_bytes, render_words
+from tests.servers import serve
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP = REPO_ROOT / "web" / "app.py"
+CHROMIUM = os.environ.get("OCR_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("OCR_CHROMEDRIVER", "/usr/bin/chromedriver")
+DEV_IMAGE = "funsd_81186212"
+CANVAS = "640"  # small, so CRAFT stays quick on a CPU
+UI_TIMEOUT_S = 90  # generous: the CI machine may be busy
+RESULT_TIMEOUT_S = 240
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+    reason=f"needs headless Chromium: {CHROMIUM} and {CHROMEDRIVER} "
+    "(apt-get install chromium chromium-driver)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def normalise(word: str) -> str:
+    """Case-folded, edge punctuation stripped: how the project compares words."""
+    return re.sub(r"^\W+|\W+$", "", word.casefold())
+
+
+@pytest.fixture(scope="module")
+def pipeline_url() -> Iterator[str]:
+    from common.config import Settings
+    from pipeline.app import create_app
+
+    with serve(create_app(Settings(ocr_threads=1))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page_url(pipeline_url: str, tmp_path_factory) -> Iterator[str]:
+    """`streamlit run web/app.py` on a free port, pointed at the live pipeline by PIPELINE_URL."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    env = os.environ | {
+        "PIPELINE_URL": pipeline_url,
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+    }
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"streamlit exited ({process.returncode}):\n{log_path.read_text()}")
+            try:
+                if requests.get(f"{url}/_stcore/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not come up in 60 s:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium with everything that would call home switched off (there's no network)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never try to download a driver
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1500,2000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def until(driver, what: str, condition, timeout_s: float = UI_TIMEOUT_S):
+    """Wait for ``condition``; on timeout fail with what was awaited and a screenshot of why."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, timeout_s, ignored_exceptions=[StaleElementReferenceException])
+    try:
+        return wait.until(condition)
+    except TimeoutException:
+        shot = Path(os.environ.get("OCR_SCREENSHOT_DIR") or "/tmp") / "web_browser_failure.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shot))
+        pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}; screenshot: {shot}")
+
+
+def read_in_browser(driver, page_url: str, image: Path, mode_label: str) -> str:
+    """Open the page, choose the mode and a small canvas, upload, read; return the page's text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    def one(css: str):
+        return lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, css)), None)
+
+    driver.get(page_url)
+    canvas = until(driver, "the canvas size input", one("input[aria-label='Canvas size (px)']"))
+    canvas.click()
+    canvas.send_keys(Keys.CONTROL, "a")
+    canvas.send_keys(CANVAS, Keys.ENTER)
+    until(driver, f"canvas size {CANVAS}", lambda d: canvas.get_attribute("value") == CANVAS)
+
+    option = f"//label[@data-testid='stRadioOption'][contains(., '{mode_label}')]"
+    until(driver, f"the {mode_label} option", lambda d: d.find_element(By.XPATH, option)).click()
+
+    one("input[type='file']")(driver).send_keys(str(image))
+    until(
+        driver,
+        "the upload to register",
+        lambda d: d.find_elements(By.XPATH, "//p[starts-with(normalize-space(.), 'Press Read')]"),
+    )
+    button = "//button[contains(., 'Read text')]"
+    until(driver, "the Read text button", lambda d: d.find_element(By.XPATH, button)).click()
+
+    errors = "[data-testid='stAlertContainer'][role='alert']"  # st.error / st.warning
+    until(
+        driver,
+        "the result",
+        lambda d: one("[data-testid='stCode']")(d) or one(errors)(d),
+        RESULT_TIMEOUT_S,
+    )
+    alerts = [a.text for a in driver.find_elements(By.CSS_SELECTOR, errors)]
+    assert not alerts, alerts
+    assert not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
+    until(  # the annotated image has arrived and decoded, not just been announced
+        driver,
+        "the annotated image",
+        lambda d: d.execute_script(
+            "const i = document.querySelector('[data-testid=\"stImage\"] img');"
+            "return i !== null && i.complete && i.naturalWidth > 0;"
+        ),
+    )
+    return driver.find_element(By.CSS_SELECTOR, "[data-testid='stCode']").text
+
+
+def save_screenshot(driver, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    driver.save_screenshot(str(path))
+    keep = os.environ.get("OCR_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+        print(f"screenshot copied to {Path(keep) / path.name}")
+    print(f"screenshot: {path}")
+    return path
+
+
+def metric_tiles(driver) -> dict[str, str]:
+    """The monitoring page's five tiles, label -> value, once they have all rendered."""
+    from selenium.webdriver.common.by import By
+
+    def tiles(d):
+        found = {}
+        for tile in d.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']"):
+            label = tile.find_element(By.CSS_SELECTOR, "[data-testid='stMetricLabel']").text
+            value = tile.find_element(By.CSS_SELECTOR, "[data-testid='stMetricValue']").text
+            found[label.strip()] = value.strip()
+        return found if len(found) == 5 else None
+
+    return until(driver, "the metric tiles", tiles)
+
+
+def page_text(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def test_rendered_image_read_in_batched_mode(browser, page_url, tmp_path):
+    words = [["Invoice", "Total", "Paid"], ["Hello", "World", "2024"]]
+    image, _ = render_words(words)
+    path = tmp_path / "rendered_words.png"
+    path.write_bytes(png_bytes(image))
+
+    text = read_in_browser(browser, page_url, path, "Batched")
+
+    found = {normalise(token) for token in text.split()}
+    assert {normalise(w) for line in words for w in line} <= found, text
+    body = page_text(browser)
+    assert f"canvas {CANVAS} px" in body and "Batched (/pipeline)" in body
+    assert "Download .txt" in body and "Download JSON" in body
+    save_screenshot(browser, tmp_path, "web_rendered_batched")
+
+    # The monitoring page reads the live pipeline's /metrics, which now holds that request.
+    browser.get(f"{page_url}/monitoring")
+    tiles = metric_tiles(browser)
+    assert int(tiles["Requests"]) >= 1, tiles
+    assert tiles["Mean batch size"] != "–", tiles  # the batched read went through the bucket
+    save_screenshot(browser, tmp_path, "web_monitoring")
+
+
+def test_dev_image_read_in_sequential_mode(browser, page_url, dev_dir, tmp_path):
+    image = dev_dir / "images" / f"{DEV_IMAGE}.png"
+    labels = json.loads((dev_dir / "labels" / f"{DEV_IMAGE}.json").read_text())
+    known = {normalise(w["text"]) for w in labels["words"] if w["text"] != "###"}
+    known = {w for w in known if len(w) >= 4 and w.isalpha()}
+
+    text = read_in_browser(browser, page_url, image, "Sequential")
+
+    found = {normalise(token) for token in text.split()}
+    hits = known & found
+    # At a 640 px canvas most, not all, of a form's words are read right; half is a floor that
+    # only a page that lost or garbled the results would miss.
+    assert len(hits) >= len(known) / 2, f"found {sorted(hits)} of {sorted(known)}:\n{text}"
+    assert f"canvas {CANVAS} px" in page_text(browser)
+    save_screenshot(browser, tmp_path, "web_dev_sequential")

@@ -1,0 +1,242 @@
+"""The Streamlit pages, run by streamlit.testing's AppTest against a stand-in pipeline over HTTP.
+
+The stand-in answers in the contract's shapes in milliseconds, so these tests check what the page
+does with answers and failures (tables, text, downloads, summaries, readable errors) without
+loading a model.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from flask import Flask, jsonify, request
+from PIL import Image, UnidentifiedImageError
+from streamlit.testing.v1 import AppTest
+
+from tests.servers import serve
+
+APP = Path(__file__).resolve().parents[2] / "web" / "app.py"
+RUN_TIMEOUT_S = 30
+
+METRICS = """\
+# TYPE ocr_request_seconds histogram
+ocr_request_seconds_bucket{endpoint="/ocr",le="1.0",mode="sequential",service="pipeline"} 3.0
+ocr_request_seconds_bucket{endpoint="/ocr",le="+Inf",mode="sequential",service="pipeline"} 4.0
+ocr_request_seconds_count{endpoint="/ocr",mode="sequential",service="pipeline"} 4.0
+ocr_request_seconds_sum{endpoint="/ocr",mode="sequential",service="pipeline"} 3.0
+ocr_str_batch_size_bucket{le="8.0"} 2.0
+ocr_str_batch_size_bucket{le="64.0"} 3.0
+ocr_str_batch_size_bucket{le="+Inf"} 3.0
+ocr_str_batch_size_count 3.0
+ocr_str_batch_size_sum 60.0
+ocr_bucket_wait_seconds_bucket{le="0.05"} 3.0
+ocr_bucket_wait_seconds_bucket{le="+Inf"} 3.0
+ocr_bucket_wait_seconds_count 3.0
+ocr_bucket_wait_seconds_sum 0.03
+ocr_errors_total{code="invalid_image",endpoint="/ocr",service="pipeline"} 2.0
+"""
+
+
+def answer_for(width: int, height: int, mode: str) -> dict:
+    words = [
+        {
+            "quad": [[2, 2], [width // 2, 2], [width // 2, height // 2], [2, height // 2]],
+            "text": "Alpha",
+            "confidence": 0.91,
+            "det_score": 0.8,
+        },
+        {
+            "quad": [[width // 2, 2], [width - 2, 2], [width - 2, height // 2], [width // 2, 2]],
+            "text": "Beta",
+            "confidence": 0.31,
+            "det_score": 0.6,
+        },
+    ]
+    timings = {"std": 12.0, "str": 3.0, "total": 16.0}
+    if mode == "batched":
+        timings["queue_wait"] = 1.0
+    return {
+        "mode": mode,
+        "width": width,
+        "height": height,
+        "words": words,
+        "lines": [],
+        "text": "Alpha Beta",
+        "timings_ms": timings,
+    }
+
+
+@pytest.fixture(scope="module")
+def fake_pipeline():
+    """Answers /ocr and /pipeline like the pipeline (invalid_image for non-images), and /metrics."""
+    app = Flask("fake-pipeline")
+    seen: list[dict] = []
+
+    @app.post("/ocr")
+    @app.post("/pipeline")
+    def ocr():
+        data = request.files["image"].read()
+        seen.append({"path": request.path, "form": dict(request.form)})
+        if request.files["image"].filename.startswith("slow"):
+            time.sleep(1.5)
+        try:
+            width, height = Image.open(io.BytesIO(data)).size
+        except UnidentifiedImageError:
+            error = {"code": "invalid_image", "message": "not a recognised image"}
+            return jsonify({"error": error}), 400
+        mode = "batched" if request.path == "/pipeline" else "sequential"
+        return jsonify(answer_for(width, height, mode))
+
+    @app.get("/metrics")
+    def metrics():
+        return METRICS, 200, {"Content-Type": "text/plain; version=0.0.4"}
+
+    with serve(app) as url:
+        yield url, seen
+
+
+@pytest.fixture
+def page(fake_pipeline, monkeypatch) -> AppTest:
+    url, seen = fake_pipeline
+    seen.clear()
+    monkeypatch.setenv("PIPELINE_URL", url)
+    monkeypatch.delenv("OCR_API_KEY", raising=False)
+    monkeypatch.delenv("WEB_TIMEOUT_S", raising=False)
+    return AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
+
+
+def png(width: int = 64, height: int = 32) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload_and_read(page: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:
+    page.file_uploader(key="uploads").set_value(files).run()
+    return page.button(key="read").click().run()
+
+
+def no_traceback(page: AppTest) -> None:
+    assert not page.exception, [e.message for e in page.exception]
+
+
+def test_empty_page_asks_for_an_upload(page):
+    no_traceback(page)
+    assert page.title[0].value == "Read text from documents"
+    assert "Upload one or more images" in page.info[0].value
+    assert page.file_uploader(key="uploads").allowed_type == [
+        ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"
+    ]  # fmt: skip
+
+
+def test_one_image_shows_words_text_downloads_and_timings(page, fake_pipeline):
+    _, seen = fake_pipeline
+    page.number_input(key="canvas_size").set_value(640)
+    upload_and_read(page, [("scan.png", png(), "image/png")])
+    no_traceback(page)
+    assert not page.error
+    assert seen == [
+        {
+            "path": "/ocr",
+            "form": {
+                "canvas_size": "640",
+                "mag_ratio": "1.5",
+                "text_threshold": "0.7",
+                "link_threshold": "0.4",
+                "low_text": "0.4",
+            },
+        }
+    ]
+    assert page.code[0].value == "Alpha Beta"
+    table = page.dataframe[0].value
+    assert list(table["text"]) == ["Alpha", "Beta"] and list(table["#"]) == [1, 2]
+    assert "canvas 640 px" in page.caption[0].value and "Sequential" in page.caption[0].value
+    labels = [button.label for button in page.get("download_button")]
+    assert labels == ["Download .txt", "Download JSON"]
+    assert len(page.image) == 1  # the annotated image
+    assert len(page.get("vega_lite_chart")) == 1  # the timings chart
+
+
+def test_batched_mode_calls_the_pipeline_endpoint(page, fake_pipeline):
+    _, seen = fake_pipeline
+    page.radio(key="mode").set_value("batched")
+    upload_and_read(page, [("scan.png", png(), "image/png")])
+    no_traceback(page)
+    assert [call["path"] for call in seen] == ["/pipeline"]
+    assert "Batched" in page.caption[0].value
+    outcome = next(iter(page.session_state["outcomes"].values()))
+    assert "queue_wait" in outcome.answer["timings_ms"]
+
+
+def test_several_files_get_a_progress_bar_a_summary_and_per_file_errors(page):
+    files = [
+        ("one.png", png(), "image/png"),
+        ("broken.png", b"this is not an image", "image/png"),
+        ("two.png", png(80, 40), "image/png"),
+    ]
+    upload_and_read(page, files)
+    no_traceback(page)
+    summary = page.dataframe[0].value
+    assert list(summary["file"]) == ["one.png", "broken.png", "two.png"]
+    assert list(summary["status"]) == ["ok", "error", "ok"]
+    assert page.get("progress")[0].proto.text == "Done: 2 of 3 read."
+    assert len(page.tabs) == 3
+    [error] = page.error
+    assert "broken.png" in error.value and "could not read this file as an image" in error.value
+    assert [code.value for code in page.code] == ["Alpha Beta", "Alpha Beta"]
+
+
+def test_results_survive_reruns_and_follow_the_uploads(page):
+    upload_and_read(page, [("a.png", png(), "image/png"), ("b.png", png(50), "image/png")])
+    assert len(page.session_state["outcomes"]) == 2
+    page.radio(key="mode").set_value("batched").run()  # a rerun without reading again
+    assert len(page.code) == 2
+    page.file_uploader(key="uploads").set_value([("a.png", png(), "image/png")]).run()
+    assert len(page.session_state["outcomes"]) == 1  # b.png's result is forgotten
+    assert [code.value for code in page.code] == ["Alpha Beta"]
+    page.file_uploader(key="uploads").set_value(None).run()
+    assert len(page.session_state["outcomes"]) == 0 and not page.code
+
+
+def test_backend_down_is_a_readable_message(monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("PIPELINE_URL", f"http://127.0.0.1:{port}")
+    page = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
+    upload_and_read(page, [("scan.png", png(), "image/png")])
+    no_traceback(page)
+    [error] = page.error
+    assert "Can't reach the OCR backend" in error.value and str(port) in error.value
+
+
+def test_timeout_is_a_readable_message(page, monkeypatch):
+    monkeypatch.setenv("WEB_TIMEOUT_S", "0.3")
+    upload_and_read(page, [("slow.png", png(), "image/png")])
+    no_traceback(page)
+    [error] = page.error
+    assert "did not answer within 0.3 s" in error.value
+
+
+def test_monitoring_page_summarises_the_metrics(page):
+    page.switch_page("pages/monitoring.py").run()
+    no_traceback(page)
+    assert page.title[0].value == "Pipeline metrics"
+    tiles = {metric.label: metric.value for metric in page.metric}
+    assert tiles["Requests"] == "4"
+    assert tiles["Mean batch size"] == "20.0"
+    assert tiles["Mean bucket wait"] == "10.0 ms"
+    assert tiles["Errors"] == "2"
+    assert list(page.dataframe[0].value["endpoint"]) == ["/ocr"]
+
+
+def test_monitoring_page_with_backend_down(monkeypatch):
+    monkeypatch.setenv("PIPELINE_URL", "http://127.0.0.1:9")
+    page = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
+    page.switch_page("pages/monitoring.py").run()
+    no_traceback(page)
+    assert "Can't reach the OCR backend" in page.error[0].value

@@ -1,0 +1,33 @@
+"""Streamlit entry point: ``streamlit run web/app.py`` (PIPELINE_URL says where the pipeline is).
+
+It only sets the page up and routes to the two pages in web/pages/; what they compute lives in
+web/logic.py, which talks HTTP to the pipeline and imports no service code.
+"""
+
+import sys
+from pathlib import Path
+
+# `streamlit run web/app.py` puts web/ on sys.path, not the folder above it; add that, so the
+# pages import `web.logic` under the same name the tests use (one module, not two copies).
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(
+    page_title="OCR pipeline", page_icon=":material/document_scanner:", layout="wide"
+)
+# A bug must never show a traceback to the person at the page; the log keeps it.
+st.set_option("client.showErrorDetails", "none")
+st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button on a served page
+
+_PAGES = Path(__file__).resolve().parent / "pages"
+st.navigation(
+    [
+        st.Page(
+            _PAGES / "read.py", title="Read documents", icon=":material/description:", default=True
+        ),
+        st.Page(_PAGES / "monitoring.py", title="Monitoring", icon=":material/monitoring:"),
+    ]
+).run()

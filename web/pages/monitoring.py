@@ -1,0 +1,99 @@
+"""The pipeline's own numbers, read from its /metrics: latency, batch sizes, bucket wait, errors.
+
+Prometheus and Grafana (monitoring/) keep history; this page is the quick look without them.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from web import logic
+
+config = logic.WebConfig.from_env()
+
+st.title("Pipeline metrics")
+st.caption(
+    f"Read from `{config.pipeline_url}/metrics` when the page loads. Counts are since the "
+    "pipeline started."
+)
+st.button("Refresh", key="refresh")
+
+try:
+    samples = logic.parse_metrics(logic.fetch_metrics(config))
+except logic.PageError as exc:
+    st.error(exc.message)
+    st.stop()
+
+requests_rows = logic.latency_rows(samples)
+batch = logic.histogram(samples, "ocr_str_batch_size")
+wait = logic.histogram(samples, "ocr_bucket_wait_seconds")
+std = logic.histogram(samples, "ocr_std_seconds")
+str_ = logic.histogram(samples, "ocr_str_seconds")
+errors = logic.counter_rows(samples, "ocr_errors_total", ("endpoint", "code"))
+
+
+def _fmt(value: float | None, scale: float = 1.0, unit: str = "") -> str:
+    return "–" if value is None else f"{value * scale:,.1f}{unit}"
+
+
+tiles = st.columns(5)
+tiles[0].metric("Requests", f"{sum(row['requests'] for row in requests_rows):,}")
+tiles[1].metric("Mean batch size", _fmt(batch.mean if batch else None))
+tiles[2].metric("Mean bucket wait", _fmt(wait.mean if wait else None, 1000, " ms"))
+tiles[3].metric("Mean STD time", _fmt(std.mean if std else None, 1000, " ms"))
+tiles[4].metric("Errors", f"{sum(row['count'] for row in errors):,}")
+
+st.subheader("Latency by endpoint")
+if requests_rows:
+    st.dataframe(pd.DataFrame(requests_rows), hide_index=True, width="stretch")
+    st.caption(
+        "Means are exact; percentiles are interpolated inside histogram buckets, as Prometheus "
+        "does, so with few requests they are coarse."
+    )
+else:
+    st.info("No requests recorded yet.")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Recognition batch sizes")
+    if batch and batch.count:
+        st.caption(
+            f"{int(batch.count)} batches, mean {_fmt(batch.mean)} crops, "
+            f"p95 ≈ {_fmt(batch.quantile(0.95))}"
+        )
+        st.bar_chart(pd.DataFrame(batch.bars()), x="bucket", y="count", sort=False, height=240)
+    else:
+        st.info(
+            "No batches recorded here. In distributed mode the str workers count them; "
+            "Prometheus scrapes those (monitoring/)."
+        )
+with right:
+    st.subheader("Bucket wait")
+    if wait and wait.count:
+        st.caption(
+            f"mean {_fmt(wait.mean, 1000, ' ms')}, p95 ≈ {_fmt(wait.quantile(0.95), 1000, ' ms')}"
+        )
+        st.bar_chart(pd.DataFrame(wait.bars()), x="bucket", y="count", sort=False, height=240)
+    else:
+        st.info("No bucket flushes recorded here yet.")
+
+st.subheader("Model time")
+stages = [
+    {"stage": name, "calls": int(h.count), "mean ms": round(h.mean * 1000, 1)}
+    for name, h in (("STD per image", std), ("STR per batch", str_))
+    if h and h.count and h.mean is not None
+]
+if stages:
+    st.dataframe(pd.DataFrame(stages), hide_index=True)
+else:
+    st.info("No model calls recorded here yet.")
+
+depth = logic.gauge_rows(samples, "ocr_queue_depth", "queue")
+if depth:
+    st.subheader("Queue depth")
+    st.dataframe(pd.DataFrame(depth), hide_index=True)
+
+st.subheader("Errors by code")
+if errors:
+    st.dataframe(pd.DataFrame(errors), hide_index=True)
+else:
+    st.caption("No errors.")
