@@ -7,6 +7,7 @@ Everything here is a pure function of numpy arrays so it can be tested without a
 from __future__ import annotations
 
 import math
+import numbers
 
 import cv2
 import numpy as np
@@ -68,6 +69,8 @@ def parse_quads(raw: object, width: int, height: int) -> list[Quad]:
         raise InvalidBoxes("boxes must be a JSON list of quads (each four [x, y] points)")
     quads: list[Quad] = []
     for index, item in enumerate(raw):
+        if not _numbers_only(item):
+            raise InvalidBoxes(f"box {index} is not a list of numbers")
         try:
             quad = np.asarray(item, dtype=np.float64)
         except (TypeError, ValueError):
@@ -86,6 +89,29 @@ def parse_quads(raw: object, width: int, height: int) -> list[Quad]:
             raise InvalidBoxes(f"box {index} has zero area")
         quads.append(clipped.astype(np.float32))
     return quads
+
+
+def _numbers_only(item: object) -> bool:
+    """False when a box holds strings, booleans or nulls, which numpy would quietly read as
+    5.0, 1.0 or NaN; the shape is checked afterwards."""
+    if isinstance(item, np.ndarray):
+        return item.dtype.kind in "iuf"
+    if not isinstance(item, (list, tuple)):
+        return _is_number(item)
+    for point in item:
+        if isinstance(point, np.ndarray):
+            if point.dtype.kind not in "iuf":
+                return False
+        elif isinstance(point, (list, tuple)):
+            if not all(_is_number(value) for value in point):
+                return False
+        elif not _is_number(point):
+            return False
+    return True
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:

@@ -119,9 +119,12 @@ def require_body_type(req: Request) -> str:
 
 def json_body(req: Request) -> dict:
     """The parsed JSON object of a JSON request; malformed JSON is a 400, not a 500."""
+    data = req.get_data(cache=True)
+    if not data.strip():
+        return {}  # nothing sent: the caller's own check then names what is missing
     try:
-        payload = json.loads(req.get_data(cache=True) or b"null")
-    except (ValueError, UnicodeDecodeError):
+        payload = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         raise InvalidParameter("request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise InvalidParameter("JSON body must be an object")
@@ -171,7 +174,7 @@ def request_json_param(req: Request, name: str) -> object | None:
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidParameter(f"{name} must be valid JSON") from None
     return value
 
