@@ -174,8 +174,14 @@ def group_lines(
         best_score = 0.0
         for line in lines:
             last = line.last
+            # Follow the line's slope (curved or skewed lines), or not: over a short span the slope
+            # of a few centres is noise from descenders and capitals ("Type of" sits lower than
+            # "Product"), so either way of lining up counts.
             expected = last.cy + line.slope() * (word.cx - last.cx)
-            score = _overlap_ratio(expected, last.height, word.cy, word.height)
+            score = max(
+                _overlap_ratio(expected, last.height, word.cy, word.height),
+                _overlap_ratio(last.cy, last.height, word.cy, word.height),
+            )
             if score <= min_overlap:
                 continue
             if max_gap is not None:

@@ -157,3 +157,21 @@ def test_reading_order_of_bare_quads_is_lines_then_left_to_right() -> None:
 
     quads = [box(200, 60), box(10, 10), box(10, 62), box(120, 12)]
     assert reading_order(quads) == [1, 3, 2, 0]
+
+
+def test_short_words_with_descenders_do_not_split_a_form_line() -> None:
+    """A FUNSD form line as CRAFT boxes it: "Type of Product, size(s) & list price"."""
+
+    def box(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
+        return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+    words = [
+        {"quad": box(91, 306, 131, 322), "text": "Type"},
+        {"quad": box(138, 303, 156, 316), "text": "of"},
+        {"quad": box(162, 306, 228, 319), "text": "Product,"},
+        {"quad": box(247, 303, 284, 316), "text": "size"},
+        {"quad": box(284, 306, 309, 319), "text": "(s)"},
+        {"quad": box(338, 303, 375, 316), "text": "list"},
+        {"quad": box(384, 306, 431, 319), "text": "price"},
+    ]
+    assert full_text(group_lines(words)) == "Type of Product, size (s) list price"
