@@ -20,6 +20,7 @@ import pika
 import pika.exceptions
 
 from common import metrics
+from common.amqp import CONNECTION_ERRORS, declare_crops_queue, open_connection, serve_forever
 from common.config import Settings
 from common.errors import Overloaded, Timeout, UpstreamError
 from common.messages import CROP_CONTENT_TYPE, MessageError, Reply, encode_crop
@@ -27,12 +28,6 @@ from common.messages import CROP_CONTENT_TYPE, MessageError, Reply, encode_crop
 log = logging.getLogger(__name__)
 
 EMBEDDED_QUEUE = "embedded"  # the queue label of the in-process bucket's depth
-CONNECTION_ERRORS = (
-    pika.exceptions.AMQPConnectionError,
-    pika.exceptions.AMQPChannelError,
-    pika.exceptions.StreamLostError,
-    ConnectionError,
-)
 
 
 @dataclass
@@ -198,43 +193,27 @@ class RabbitRecognitionClient:
             log.warning("dropping malformed reply for %s: %s", props.correlation_id, exc)
 
     def _run(self) -> None:
-        delay = 0.5
-        while not self._stopping.is_set():
-            try:
-                self._serve()
-                delay = 0.5
-            except CONNECTION_ERRORS as exc:
-                log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)
-            finally:
-                self._ready.clear()
-                self._connection = self._channel = None
-            self._stopping.wait(delay)
-            delay = min(delay * 2, 10.0)
+        serve_forever(self._serve, self._stopping, log)
 
     def _serve(self) -> None:
-        params = pika.URLParameters(self.settings.rabbitmq_url)
-        params.heartbeat = 30
-        connection = pika.BlockingConnection(params)
         try:
-            channel = connection.channel()
-            channel.queue_declare(queue=self.settings.str_queue, durable=True)
-            declared = channel.queue_declare(queue="", exclusive=True, auto_delete=True)
-            self._reply_queue = declared.method.queue
-            channel.basic_consume(self._reply_queue, self._on_reply, auto_ack=True)
-            self._connection, self._channel = connection, channel
-            with self._lock:
-                resend = list(self._waiting.items())
-            for request_id, waiting in resend:  # requests that were out when the broker went away
-                self._publish_safely(request_id, waiting)
-            self._ready.set()
-            while not self._stopping.is_set():
-                connection.process_data_events(time_limit=0.5)
+            with open_connection(self.settings.rabbitmq_url) as connection:
+                channel = connection.channel()
+                declare_crops_queue(channel, self.settings.str_queue)
+                declared = channel.queue_declare(queue="", exclusive=True, auto_delete=True)
+                self._reply_queue = declared.method.queue
+                channel.basic_consume(self._reply_queue, self._on_reply, auto_ack=True)
+                self._connection, self._channel = connection, channel
+                with self._lock:
+                    resend = list(self._waiting.items())
+                for request_id, waiting in resend:  # requests out when the broker went away
+                    self._publish_safely(request_id, waiting)
+                self._ready.set()
+                while not self._stopping.is_set():
+                    connection.process_data_events(time_limit=0.5)
         finally:
-            if connection.is_open:
-                try:
-                    connection.close()
-                except CONNECTION_ERRORS:
-                    pass
+            self._ready.clear()
+            self._connection = self._channel = None
 
 
 class InProcessRecognitionClient:

@@ -30,6 +30,13 @@ import pika
 import pika.exceptions
 
 from common import metrics
+from common.amqp import (
+    CONNECTION_ERRORS,
+    broker_reachable,
+    declare_crops_queue,
+    open_connection,
+    serve_forever,
+)
 from common.config import Settings
 from common.messages import REPLY_CONTENT_TYPE, MessageError, Reply, decode_crop
 from str_service.bucket import Batch, BucketConfig, BucketItem, BucketMonitor
@@ -37,12 +44,6 @@ from str_service.bucket import Batch, BucketConfig, BucketItem, BucketMonitor
 log = logging.getLogger("str_service.worker")
 
 RecognizeFn = Callable[[Sequence[np.ndarray]], list[tuple[str, float]]]
-CONNECTION_ERRORS = (
-    pika.exceptions.AMQPConnectionError,
-    pika.exceptions.AMQPChannelError,
-    pika.exceptions.StreamLostError,
-    ConnectionError,
-)
 QUIET_POLL_S = 0.002  # no delivery within this long means nothing more is queued for us
 QUEUE_DEPTH_EVERY_S = 5.0
 
@@ -57,11 +58,6 @@ class Pending:
     index: int
     deadline: float
     image: np.ndarray
-
-
-def declare_crops_queue(channel: pika.adapters.blocking_connection.BlockingChannel, name: str):
-    """The crops queue is durable so that queued work survives a broker restart."""
-    return channel.queue_declare(queue=name, durable=True)
 
 
 class Worker:
@@ -84,68 +80,52 @@ class Worker:
     def run(self) -> None:
         """Consume until stopped, reconnecting with back-off whenever the broker goes away."""
         self._thread.start()
-        delay = 0.5
-        while not self._stopping.is_set():
-            try:
-                self._consume()
-                delay = 0.5
-            except CONNECTION_ERRORS as exc:
-                if self._stopping.is_set():
-                    break
-                log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 10.0)
+        serve_forever(self._consume, self._stopping, log)
         self._jobs.put(None)
         self._thread.join(timeout=30)
 
     # -- the connection thread ---------------------------------------------------------------
 
     def _consume(self) -> None:
-        params = pika.URLParameters(self.settings.rabbitmq_url)
-        params.heartbeat = 30
-        connection = pika.BlockingConnection(params)
         try:
-            channel = connection.channel()
-            declare_crops_queue(channel, self.settings.str_queue)
-            channel.basic_qos(prefetch_count=self.prefetch)
-            bucket = BucketMonitor(self.bucket_config)
-            arrived = [0]
-
-            def on_message(ch, method, props, body) -> None:  # noqa: ANN001 - pika's signature
-                arrived[0] += 1
-                self._accept(ch, bucket, method.delivery_tag, props, body)
-
-            channel.basic_consume(self.settings.str_queue, on_message, auto_ack=False)
-            log.info("worker %s consuming %s", self.name, self.settings.str_queue)
-            next_depth_probe = 0.0
-            while not self._stopping.is_set():
-                idle = not self._busy
-                wait = bucket.time_until_flush(worker_idle=idle)
-                limit = 0.5 if wait is None else min(max(wait, 0.0), 0.5)
-                if len(bucket) and idle:
-                    limit = min(limit, QUIET_POLL_S)
-                arrived[0] = 0
-                connection.process_data_events(time_limit=limit)
-                if not self._busy:
-                    batch = bucket.poll(upstream_empty=arrived[0] == 0, worker_idle=True)
-                    if batch is not None:
-                        self._dispatch(channel, connection, batch)
-                if time.monotonic() >= next_depth_probe:
-                    next_depth_probe = time.monotonic() + QUEUE_DEPTH_EVERY_S
-                    depth = declare_crops_queue(channel, self.settings.str_queue)
-                    metrics.QUEUE_DEPTH.labels(self.settings.str_queue).set(
-                        depth.method.message_count
-                    )
-            channel.stop_consuming()
-            while self._busy:  # let the running batch reply and ack before closing
-                connection.process_data_events(time_limit=0.1)
+            with open_connection(self.settings.rabbitmq_url) as connection:
+                self._consume_on(connection)
         finally:
-            if connection.is_open:
-                try:
-                    connection.close()
-                except CONNECTION_ERRORS:
-                    pass
             self._busy = False  # a batch of a dead connection is abandoned; the broker redelivers
+
+    def _consume_on(self, connection: pika.BlockingConnection) -> None:
+        channel = connection.channel()
+        declare_crops_queue(channel, self.settings.str_queue)
+        channel.basic_qos(prefetch_count=self.prefetch)
+        bucket = BucketMonitor(self.bucket_config)
+        arrived = [0]
+
+        def on_message(ch, method, props, body) -> None:  # noqa: ANN001 - pika's signature
+            arrived[0] += 1
+            self._accept(ch, bucket, method.delivery_tag, props, body)
+
+        channel.basic_consume(self.settings.str_queue, on_message, auto_ack=False)
+        log.info("worker %s consuming %s", self.name, self.settings.str_queue)
+        next_depth_probe = 0.0
+        while not self._stopping.is_set():
+            idle = not self._busy
+            wait = bucket.time_until_flush(worker_idle=idle)
+            limit = 0.5 if wait is None else min(max(wait, 0.0), 0.5)
+            if len(bucket) and idle:
+                limit = min(limit, QUIET_POLL_S)
+            arrived[0] = 0
+            connection.process_data_events(time_limit=limit)
+            if not self._busy:
+                batch = bucket.poll(upstream_empty=arrived[0] == 0, worker_idle=True)
+                if batch is not None:
+                    self._dispatch(channel, connection, batch)
+            if time.monotonic() >= next_depth_probe:
+                next_depth_probe = time.monotonic() + QUEUE_DEPTH_EVERY_S
+                depth = declare_crops_queue(channel, self.settings.str_queue)
+                metrics.QUEUE_DEPTH.labels(self.settings.str_queue).set(depth.method.message_count)
+        channel.stop_consuming()
+        while self._busy:  # let the running batch reply and ack before closing
+            connection.process_data_events(time_limit=0.1)
 
     def _accept(self, channel, bucket: BucketMonitor, tag: int, props, body: bytes) -> None:  # noqa: ANN001
         try:
@@ -254,19 +234,6 @@ class Worker:
             except CONNECTION_ERRORS:
                 log.warning("connection closed while batch %s ran; the broker redelivers", batch.id)
                 self._busy = False
-
-
-def broker_reachable(url: str, timeout_s: float = 5.0) -> bool:
-    """True when the broker accepts an AMQP connection (the container healthcheck uses it)."""
-    params = pika.URLParameters(url)
-    params.socket_timeout = timeout_s
-    params.blocked_connection_timeout = timeout_s
-    params.connection_attempts = 1
-    try:
-        pika.BlockingConnection(params).close()
-    except CONNECTION_ERRORS:
-        return False
-    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
