@@ -1,0 +1,272 @@
+"""Every Prometheus metric appears on /metrics and moves when the work it measures happens.
+
+Covers the embedded pipeline, the std and str services, the RabbitMQ str worker (queue depth from
+the broker) and gunicorn with two workers (the multiprocess merge).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import cv2
+import numpy as np
+import pika
+import requests
+
+from common.messages import CROP_CONTENT_TYPE, Reply, encode_crop
+from monitoring.loadtest import metric_total, parse_metrics
+from tests.render import png_bytes, render_words
+from tests.servers import serve
+from tests.service.conftest import REPO_ROOT, ThreadWorker, amqp_channel, ocr_stack, wait_until
+
+FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
+PAGE = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
+
+
+def scrape(url: str) -> dict:
+    response = requests.get(url + "/metrics", timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    return parse_metrics(response.text)
+
+
+def moved(before: dict, after: dict, name: str, **labels: str) -> float:
+    assert any(key[0] == name for key in after), f"{name} is not on /metrics"
+    return metric_total(after, name, **labels) - metric_total(before, name, **labels)
+
+
+def post_image(url: str, path: str, image: bytes, **fields: str) -> requests.Response:
+    return requests.post(url + path, files={"image": ("p.png", image)}, data=fields, timeout=120)
+
+
+def test_embedded_pipeline_metrics_move(base_settings, detector, recognizer) -> None:
+    image = png_bytes(render_words(PAGE)[0])
+    with ocr_stack("embedded", base_settings, detector, recognizer) as (url, _):
+        before = scrape(url)
+        sequential = post_image(url, "/ocr", image, **FAST)
+        batched = post_image(url, "/pipeline", image, **FAST)
+        missing = requests.post(url + "/ocr", files={"other": ("x", b"1")}, timeout=30)
+        after = scrape(url)
+    assert sequential.status_code == batched.status_code == 200
+    assert missing.status_code == 400
+    n_seq, n_bat = len(sequential.json()["words"]), len(batched.json()["words"])
+    n_batches = len(batched.json()["batches"])
+    assert n_seq == n_bat == 5
+
+    latency = "ocr_request_seconds_count"
+    assert moved(before, after, latency, endpoint="/ocr", mode="sequential") == 2
+    assert moved(before, after, latency, endpoint="/pipeline", mode="batched") == 1
+    assert moved(before, after, "ocr_request_seconds_sum", endpoint="/pipeline") > 0
+    errors = moved(before, after, "ocr_errors_total", endpoint="/ocr", code="missing_image")
+    assert errors == 1
+    assert moved(before, after, "ocr_std_seconds_count") == 2
+    assert moved(before, after, "ocr_std_seconds_sum") > 0
+    assert moved(before, after, "ocr_boxes_per_document_count") == 2
+    assert moved(before, after, "ocr_boxes_per_document_sum") == n_seq + n_bat
+    # Sequential: one recognition per box; batched: one per bucket batch.
+    assert moved(before, after, "ocr_str_seconds_count") == n_seq + n_batches
+    assert moved(before, after, "ocr_str_seconds_sum") > 0
+    assert moved(before, after, "ocr_str_crops_total") == n_seq + n_bat
+    assert moved(before, after, "ocr_str_batch_size_count") == n_seq + n_batches
+    assert moved(before, after, "ocr_str_batch_size_sum") == n_seq + n_bat
+    assert moved(before, after, "ocr_bucket_wait_seconds_count") == n_batches
+    assert ("ocr_queue_depth", (("queue", "embedded"),)) in after
+
+
+def test_embedded_queue_depth_counts_crops_waiting_in_the_bucket(base_settings) -> None:
+    from pipeline.broker import InProcessRecognitionClient
+
+    release = threading.Event()
+
+    def slow_recognize(crops):  # noqa: ANN001, ANN202 - holds the bucket's only consumer
+        release.wait(10)
+        return [("x", 1.0)] * len(crops)
+
+    def depth() -> float:
+        from common.metrics import render_metrics
+
+        values = parse_metrics(render_metrics()[0].decode())
+        return values.get(("ocr_queue_depth", (("queue", "embedded"),)), -1.0)
+
+    client = InProcessRecognitionClient(base_settings, slow_recognize)
+    crop = np.zeros((8, 16), np.uint8)
+    first = threading.Thread(target=client.read, args=([crop], 20))
+    second = threading.Thread(target=client.read, args=([crop] * 3, 20))
+    try:
+        first.start()
+        time.sleep(0.3)  # the first crop is taken and its batch is stuck in slow_recognize
+        second.start()
+        assert wait_until(lambda: depth() == 3, 5), depth()
+        release.set()
+        first.join(10)
+        second.join(10)
+        assert wait_until(lambda: depth() == 0, 5), depth()
+    finally:
+        release.set()
+        client.close()
+
+
+def test_std_and_str_services_metrics_move(base_settings, detector, recognizer) -> None:
+    from std_service.app import create_app as std_app
+    from str_service.app import create_app as str_app
+
+    image, boxes = render_words(PAGE)
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    crops = []
+    for _, quad in boxes[:2]:
+        (x0, y0), (x1, y1) = quad[0], quad[2]
+        ok, png = cv2.imencode(".png", gray[int(y0) : int(y1), int(x0) : int(x1)])
+        crops.append(("crops", ("c.png", png.tobytes(), "image/png")))
+    with (
+        serve(std_app(base_settings, detector)) as std,
+        serve(str_app(base_settings, recognizer)) as str_,
+    ):
+        before = scrape(std)
+        detection = post_image(std, "/detection", png_bytes(image), **FAST)
+        recognition = requests.post(str_ + "/recognition", files=crops, timeout=60)
+        bad = requests.post(
+            str_ + "/recognition",
+            files={"image": ("p.png", png_bytes(image))},
+            data={"boxes": "[[1, 2]]"},
+            timeout=60,
+        )
+        after = scrape(str_)  # one process, one registry: either URL shows both services
+    assert detection.status_code == recognition.status_code == 200
+    assert bad.status_code == 400
+    n_boxes = len(detection.json()["boxes"])
+    n_forwards = len(recognition.json()["batches"])
+
+    latency = "ocr_request_seconds_count"
+    assert moved(before, after, latency, service="std", endpoint="/detection") == 1
+    assert moved(before, after, latency, service="str", endpoint="/recognition") == 2
+    assert moved(before, after, "ocr_std_seconds_count") == 1
+    assert moved(before, after, "ocr_boxes_per_document_count") == 1
+    assert moved(before, after, "ocr_boxes_per_document_sum") == n_boxes > 0
+    assert moved(before, after, "ocr_str_seconds_count") == 1
+    assert moved(before, after, "ocr_str_crops_total") == 2
+    assert moved(before, after, "ocr_str_batch_size_count") == n_forwards
+    assert moved(before, after, "ocr_str_batch_size_sum") == 2
+    code = moved(before, after, "ocr_errors_total", service="str", code="invalid_boxes")
+    assert code == 1
+
+
+def test_worker_reports_queue_depth_batches_and_bucket_wait(
+    broker, queue_name, base_settings, recognizer
+) -> None:
+    from common.metrics import render_metrics
+
+    settings = base_settings.with_overrides(str_queue=queue_name, str_max_batch=2)
+    count = 10
+    crop = cv2.cvtColor(render_words([["word"]])[0], cv2.COLOR_RGB2GRAY)
+    before = parse_metrics(render_metrics()[0].decode())
+    with amqp_channel(broker) as channel:
+        channel.queue_declare(queue_name, durable=True)
+        reply_queue = channel.queue_declare("", exclusive=True).method.queue
+        request_id = uuid.uuid4().hex
+        for index in range(count):  # all queued before the worker starts: a backlog
+            body, headers = encode_crop(crop, index, count, time.time() + 60)
+            channel.basic_publish(
+                "",
+                queue_name,
+                body,
+                pika.BasicProperties(
+                    correlation_id=request_id,
+                    reply_to=reply_queue,
+                    content_type=CROP_CONTENT_TYPE,
+                    headers=headers,
+                ),
+            )
+        read: set[int] = set()
+        with ThreadWorker(settings, recognizer):
+            deadline = time.monotonic() + 60
+            while len(read) < count and time.monotonic() < deadline:
+                method, _, body = channel.basic_get(reply_queue, auto_ack=True)
+                if method is None:
+                    time.sleep(0.05)
+                    continue
+                read.update(Reply.decode(body).results)
+    after = parse_metrics(render_metrics()[0].decode())
+    assert read == set(range(count))
+    # The worker asked the broker at start-up, while most of the backlog was still queued
+    # (prefetch is 2 x STR_MAX_BATCH = 4).
+    depth = after[("ocr_queue_depth", (("queue", queue_name),))]
+    assert depth >= count - 4
+    assert moved(before, after, "ocr_str_batch_size_sum") == count
+    batches = moved(before, after, "ocr_str_batch_size_count")
+    assert count / 2 <= batches <= count  # STR_MAX_BATCH=2 caps every batch
+    assert moved(before, after, "ocr_bucket_wait_seconds_count") == batches
+    assert moved(before, after, "ocr_str_seconds_count") == batches
+    assert moved(before, after, "ocr_str_crops_total") == count
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_gunicorn_workers_merge_their_metrics(tmp_path) -> None:
+    """Two workers: /metrics from either one counts every request, whichever worker served it."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= {
+        "OCR_WORKERS": "2",
+        "OCR_THREADS": "1",
+        "OCR_DEVICE": "cpu",
+        "BIND": f"127.0.0.1:{port}",
+        "PYTHONPATH": str(REPO_ROOT),
+        # The access log names the worker that served each request: "<pid>/path".
+        "GUNICORN_CMD_ARGS": "--access-logformat=%(p)s%(U)s",
+    }
+    log_path = tmp_path / "gunicorn.log"
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:common.gunicorn_conf"]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*gunicorn, "std_service.app:create_app()"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return requests.get(url + "/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def serving_pids() -> set[str]:
+        return set(re.findall(r"<(\d+)>/detection", log_path.read_text()))
+
+    try:
+        assert wait_until(ready, 90, 0.5), "gunicorn did not come up:\n" + log_path.read_text()
+        image = png_bytes(render_words([["HELLO"]])[0])
+        sent, deadline = 0, time.monotonic() + 60  # the second worker may still be loading
+        while sent < 4 or (len(serving_pids()) < 2 and time.monotonic() < deadline):
+            # A new connection each time, so either worker may take it.
+            response = post_image(url, "/detection", image, canvas_size="128", mag_ratio="1.0")
+            assert response.status_code == 200
+            sent += 1
+            time.sleep(0.1)
+        assert wait_until(lambda: len(serving_pids()) == 2, 2), "one worker served everything"
+        for _ in range(4):
+            values = scrape(url)
+            labels = {"service": "std", "endpoint": "/detection"}
+            assert metric_total(values, "ocr_request_seconds_count", **labels) == sent
+            assert metric_total(values, "ocr_std_seconds_count") == sent
+            assert metric_total(values, "ocr_boxes_per_document_count") == sent
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
