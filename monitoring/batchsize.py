@@ -222,33 +222,86 @@ def probe_forward(
         torch.cuda.synchronize(device)
 
 
-def bisect_max_batch(
-    try_batch: Callable[[int], Probe], start: int = 1, cap: int = 1 << 22, tolerance: float = 0.01
-) -> tuple[int, list[Probe]]:
-    """Largest B for which ``try_batch`` succeeds: double until a failure, then bisect until the
-    bracket is within ``tolerance`` of its lower end. Returns (largest ok B, every probe)."""
+@dataclass
+class Search:
+    """Outcome of ``find_max_batch``: the largest B that fitted and the first that did not."""
+
+    largest: int
+    first_failure: int | None
+    probes: list[Probe]
+    stopped: str  # "converged", "cap" or "time budget"
+
+
+def find_max_batch(
+    try_batch: Callable[[int], Probe],
+    free_bytes: float,
+    calibration: Sequence[int] = (64, 256),
+    cap: int = 1 << 22,
+    tolerance: float = 0.01,
+    deadline: float | None = None,
+    on_probe: Callable[[Probe], None] | None = None,
+) -> Search:
+    """Largest B for which ``try_batch`` succeeds, in few probes near the limit.
+
+    Near-capacity forwards are the slow and risky ones, so instead of doubling from 1: fit memory
+    against B on two small batches, predict where ``free_bytes`` runs out, step by 10 % from just
+    below the prediction to bracket the limit, then bisect to ``tolerance``. ``deadline``
+    (time.monotonic seconds) stops early with the bracket found so far.
+    """
     probes: list[Probe] = []
-    low, high = 0, None
-    batch = max(1, start)
-    while batch <= cap:
+
+    def attempt(batch: int) -> Probe:
         probe = try_batch(batch)
         probes.append(probe)
-        if not probe.ok:
+        if on_probe:
+            on_probe(probe)
+        return probe
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    low, high = 0, None
+    for batch in sorted(set(calibration)):
+        if batch > cap:
+            break
+        if attempt(batch).ok:
+            low = batch
+        else:
             high = batch
             break
-        low = batch
-        batch *= 2
-    if high is None:
-        return low, probes  # fits up to the cap
-    while high - low > max(1, int(low * tolerance)):
+    if low == 0:  # not even the smallest calibration batch fits: halve down to 1
+        batch = min(calibration) // 2
+        while batch >= 1 and not attempt(batch).ok:
+            high, batch = batch, batch // 2
+        low = max(batch, 0)
+    if high is None:  # step up by 10 % from just below the prediction until one fails
+        per_crop = bytes_per_crop(probes)
+        fixed = min(p.peak_extra_bytes for p in probes if p.ok)
+        guess = int((free_bytes - fixed) / per_crop) if per_crop else cap
+        batch = min(cap, max(low + 1, int(guess * 0.95)))
+        while high is None and not out_of_time():
+            if attempt(batch).ok:
+                low = batch
+                if batch >= cap:
+                    return Search(low, None, probes, "cap")
+                batch = min(cap, max(batch + 1, int(batch * 1.1)))
+            else:
+                high = batch
+    # The prediction overshot: step down by 10 % until one fits.
+    while high is not None and high > 1.1 * low + 1 and not out_of_time():
+        batch = max(low + 1, int(high / 1.1))
+        if attempt(batch).ok:
+            low = batch
+            break
+        high = batch
+    while high is not None and high - low > max(1, int(low * tolerance)) and not out_of_time():
         middle = (low + high) // 2
-        probe = try_batch(middle)
-        probes.append(probe)
-        if probe.ok:
+        if attempt(middle).ok:
             low = middle
         else:
             high = middle
-    return low, probes
+    converged = high is not None and high - low <= max(1, int(low * tolerance))
+    return Search(low, high, probes, "converged" if converged else "time budget")
 
 
 def bytes_per_crop(probes: Sequence[Probe]) -> float | None:
@@ -261,8 +314,18 @@ def bytes_per_crop(probes: Sequence[Probe]) -> float | None:
     return float(slope)
 
 
-def cuda_memory_study(recognizer, widths: Sequence[int], cap: int) -> dict:  # noqa: ANN001
-    """Per padded width: the largest forward that fits, memory per crop, free memory."""
+def cuda_memory_study(
+    recognizer,  # noqa: ANN001 - str_service.recognizer.Recognizer
+    widths: Sequence[int],
+    cap: int,
+    max_seconds: float = 300.0,
+    save: Callable[[dict], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Per padded width: the largest forward that fits, memory per crop, free memory.
+
+    ``save`` gets the study after every probe, so a run cut short still leaves its figures.
+    """
     device = recognizer.device
     model = recognizer.loaded.model
     height = recognizer.spec.imgH
@@ -273,24 +336,43 @@ def cuda_memory_study(recognizer, widths: Sequence[int], cap: int) -> dict:  # n
         "total_bytes": int(total),
         "model_bytes": int(torch.cuda.memory_allocated(device)),
         "original_estimate_bytes_per_crop": ORIGINAL_BYTES_PER_CROP,
+        "time_budget_s": max_seconds,
         "widths": [],
     }
+    deadline = time.monotonic() + max_seconds
     for width in widths:
-        largest, probes = bisect_max_batch(
-            lambda b, w=width: probe_forward(model, device, b, height, w), cap=cap
+        entry = {"width": width, "input_bytes_per_crop": height * width * 4, "probes": []}
+        study["widths"].append(entry)
+
+        def record(probe: Probe, entry: dict = entry) -> None:
+            entry["probes"].append(probe.__dict__)
+            if progress:
+                state = "ok" if probe.ok else probe.error
+                progress(
+                    f"width {entry['width']}: B={probe.batch} {state} "
+                    f"{probe.peak_extra_bytes / 2**30:.2f} GiB {probe.seconds:.2f} s"
+                )
+            if save:
+                save(study)
+
+        search = find_max_batch(
+            lambda b, w=width: probe_forward(model, device, b, height, w),
+            free_bytes=free,
+            cap=cap,
+            deadline=deadline,
+            on_probe=record,
         )
-        per_crop = bytes_per_crop(probes)
-        study["widths"].append(
-            {
-                "width": width,
-                "input_bytes_per_crop": height * width * 4,
-                "largest_batch": largest,
-                "bytes_per_crop": per_crop,
-                "vs_original_estimate": per_crop / ORIGINAL_BYTES_PER_CROP if per_crop else None,
-                "predicted_largest": int(free / per_crop) if per_crop else None,
-                "probes": [p.__dict__ for p in probes],
-            }
-        )
+        per_crop = bytes_per_crop(search.probes)
+        entry |= {
+            "largest_batch": search.largest,
+            "first_failure": search.first_failure,
+            "stopped": search.stopped,
+            "bytes_per_crop": per_crop,
+            "vs_original_estimate": per_crop / ORIGINAL_BYTES_PER_CROP if per_crop else None,
+            "predicted_largest": int(free / per_crop) if per_crop else None,
+        }
+        if save:
+            save(study)
     study["free_bytes_at_end"] = int(torch.cuda.mem_get_info(device)[0])
     return study
 
@@ -468,6 +550,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="passes per B (best kept)")
     parser.add_argument("--widths", type=_int_list, default=[256, 512], help="CUDA: widths")
     parser.add_argument("--cap", type=int, default=1 << 20, help="CUDA: largest B tried")
+    parser.add_argument(
+        "--max-seconds", type=float, default=300.0, help="CUDA: time budget of the memory search"
+    )
+    parser.add_argument(
+        "--memory-only", action="store_true", help="CUDA: skip the throughput curve"
+    )
     parser.add_argument("--sweep", action="store_true", help="also sweep the bucket wait")
     parser.add_argument(
         "--policies",
@@ -534,19 +622,29 @@ def run(args: argparse.Namespace) -> dict:
             "padded_width": describe(widths),
             "images_dir": str(args.images or "dev"),
         }
-        say(f"{recognizer.model_name} on {recognizer.device}; {len(timed)} crops per B")
-        rows = throughput_curve(recognizer, timed, args.sizes, args.repeat, say)
-        results["throughput"] = {
-            "rows": rows,
-            "knee": knee(rows),
-            "knee_rule": f"smallest B with crops/s >= {KNEE_FRACTION:.0%} of the best",
-            "best": max(rows, key=lambda r: r["crops_per_s"])["batch_size"],
-            "largest": max(args.sizes),
-        }
-        if wants_cuda:
-            say("CUDA memory bisection ...")
-            results["cuda_memory"] = cuda_memory_study(recognizer, args.widths, args.cap)
-        if args.sweep:
+
+        def save(study: dict | None = None) -> None:
+            if study is not None:
+                results["cuda_memory"] = study
+            (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+
+        if wants_cuda:  # first: it is what a GPU session is for, and it saves as it goes
+            say("CUDA memory: calibrate, predict, bracket, bisect ...")
+            results["cuda_memory"] = cuda_memory_study(
+                recognizer, args.widths, args.cap, args.max_seconds, save, say
+            )
+        if not args.memory_only:
+            say(f"{recognizer.model_name} on {recognizer.device}; {len(timed)} crops per B")
+            rows = throughput_curve(recognizer, timed, args.sizes, args.repeat, say)
+            results["throughput"] = {
+                "rows": rows,
+                "knee": knee(rows),
+                "knee_rule": f"smallest B with crops/s >= {KNEE_FRACTION:.0%} of the best",
+                "best": max(rows, key=lambda r: r["crops_per_s"])["batch_size"],
+                "largest": max(args.sizes),
+            }
+            save()
+        if args.sweep and "throughput" in results:
             lock = threading.Lock()
 
             def recognize(batch: Sequence[np.ndarray]) -> list:

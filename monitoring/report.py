@@ -203,6 +203,12 @@ def batchsize_markdown(results: dict) -> str:
         f"labelled in {crops['images_dir']}), padded widths median "
         f"{crops['padded_width']['p50']:.0f} px, max {crops['padded_width']['max']:.0f} px.",
         "",
+    ]
+    if "cuda_memory" in results:
+        lines += [*_cuda_markdown(results["cuda_memory"]), ""]
+    if "throughput" not in results:
+        return "\n".join(lines) + "\n"
+    lines += [
         "## Throughput against batch size",
         "",
         "Each B: the same crops recognised in consecutive chunks of B, one `recognize()` call per "
@@ -229,8 +235,6 @@ def batchsize_markdown(results: dict) -> str:
         f"{best['crops_per_s']:.1f} crops/s, {best['crops_per_s'] / first['crops_per_s']:.2f}× "
         f"B = {first['batch_size']}.",
     ]
-    if "cuda_memory" in results:
-        lines += ["", *_cuda_markdown(results["cuda_memory"])]
     if "sweep" in results:
         lines += ["", *_sweep_markdown(results["sweep"])]
     return "\n".join(lines) + "\n"
@@ -243,17 +247,23 @@ def _cuda_markdown(study: dict) -> list[str]:
         "",
         f"{study['device_name']}: {study['free_bytes_at_start'] / gib:.1f} GiB free of "
         f"{study['total_bytes'] / gib:.1f} GiB at start; model {study['model_bytes'] / 2**20:.0f} "
-        "MiB. One forward pass of B random crops at each padded width, doubling then bisecting "
-        "to 1 %; memory per crop is the slope of peak allocated memory against B.",
+        "MiB. One forward pass of B random crops at each padded width: two small calibration "
+        "batches, a prediction from free memory, 10 % steps to bracket the limit, bisection to "
+        "1 %. Memory per crop is the slope of peak allocated memory against B.",
         "",
-        "| width | largest B | memory per crop | input per crop | × original estimate "
-        "(3·64·100·4 B) | predicted from free memory |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| width | largest B | first failing B | search | memory per crop | input per crop "
+        "| × original estimate (3·64·100·4 B) | predicted from free memory |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for w in study["widths"]:
+        if "largest_batch" not in w:  # cut short mid-search: show the probes so far
+            done = ", ".join(f"{p['batch']}:{'ok' if p['ok'] else 'fail'}" for p in w["probes"])
+            lines.append(f"| {w['width']} | (interrupted; probes {done}) | | | | | | |")
+            continue
         per = w["bytes_per_crop"]
         lines.append(
-            f"| {w['width']} | {w['largest_batch']:,} | "
+            f"| {w['width']} | {w['largest_batch']:,} | {w['first_failure'] or '–'} "
+            f"| {w['stopped']} | "
             + (f"{per / 2**20:.2f} MiB" if per else "–")
             + f" | {w['input_bytes_per_crop'] / 1024:.0f} KiB | "
             + (f"{w['vs_original_estimate']:.1f}×" if w["vs_original_estimate"] else "–")
@@ -261,7 +271,7 @@ def _cuda_markdown(study: dict) -> list[str]:
         )
         failures = {p["error"] for p in w["probes"] if not p["ok"]}
         if failures:
-            lines.append(f"|  | first failure: {'; '.join(sorted(failures))} | | | | |")
+            lines.append(f"|  | failures: {'; '.join(sorted(failures))} | | | | | | |")
     return lines
 
 
@@ -291,19 +301,21 @@ def _sweep_markdown(sweep: dict) -> list[str]:
 def batchsize_plots(results: dict, out_dir: Path) -> list[Path]:
     """throughput_vs_batch.png, plus cuda_memory.png and wait_sweep.png when measured."""
     written = []
-    curve = results["throughput"]
-    rows = sorted(curve["rows"], key=lambda r: r["batch_size"])
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["batch_size"] for r in rows], [r["crops_per_s"] for r in rows], marker="o")
-    if curve.get("knee"):
-        ax.axvline(curve["knee"], color="grey", linestyle="--", label=f"knee B={curve['knee']}")
-        ax.legend()
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("batch size B (crops per recognize call)")
-    ax.set_ylabel("crops per second")
-    ax.set_title(f"Recognition throughput on {results['device']}")
-    ax.grid(alpha=0.3)
-    written.append(_save(fig, out_dir / "throughput_vs_batch.png"))
+    if "throughput" in results:
+        curve = results["throughput"]
+        rows = sorted(curve["rows"], key=lambda r: r["batch_size"])
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot([r["batch_size"] for r in rows], [r["crops_per_s"] for r in rows], marker="o")
+        if curve.get("knee"):
+            label = f"knee B={curve['knee']}"
+            ax.axvline(curve["knee"], color="grey", linestyle="--", label=label)
+            ax.legend()
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size B (crops per recognize call)")
+        ax.set_ylabel("crops per second")
+        ax.set_title(f"Recognition throughput on {results['device']}")
+        ax.grid(alpha=0.3)
+        written.append(_save(fig, out_dir / "throughput_vs_batch.png"))
 
     if "cuda_memory" in results:
         fig, ax = plt.subplots(figsize=(6, 4))

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from monitoring.batchsize import Probe, bisect_max_batch, bytes_per_crop, knee, parse_policies
+from monitoring.batchsize import Probe, bytes_per_crop, find_max_batch, knee, parse_policies
 from monitoring.loadtest import describe, metric_delta, metric_total, parse_metrics
 from monitoring.savings import CostModel, check, markdown, rows, t_batch, t_seq
 
@@ -54,23 +54,47 @@ def test_knee_is_smallest_batch_within_ten_percent_of_best() -> None:
     assert knee([]) is None
 
 
-def test_bisection_finds_the_largest_batch_that_fits() -> None:
-    limit = 12_345
+def memory_model(limit: int, per_crop: int = 4096, fixed: int = 10_000):
+    """A fake forward pass: fits while fixed + per_crop * B stays within the free memory."""
     tried: list[int] = []
 
     def fits(batch: int) -> Probe:
         tried.append(batch)
         if batch > limit:
             return Probe(batch, False, error="out of memory")
-        return Probe(batch, True, peak_extra_bytes=1000 + 4096 * batch)
+        return Probe(batch, True, peak_extra_bytes=fixed + per_crop * batch)
 
-    largest, probes = bisect_max_batch(fits, tolerance=0.0)
-    assert largest == limit
-    assert len(tried) < 40  # doubling then halving, not a linear scan
-    assert bytes_per_crop(probes) == pytest.approx(4096)
-    largest, _ = bisect_max_batch(fits, tolerance=0.01)
-    assert limit * 0.99 <= largest <= limit
-    assert bisect_max_batch(fits, cap=64)[0] == 64  # fits all the way to the cap
+    return fits, tried, fixed + per_crop * limit
+
+
+@pytest.mark.parametrize("limit", [3, 100, 12_345, 987_654])
+def test_max_batch_search_finds_the_limit_in_few_probes(limit: int) -> None:
+    fits, tried, free = memory_model(limit)
+    search = find_max_batch(fits, free_bytes=free, tolerance=0.0)
+    assert search.largest == limit and search.first_failure == limit + 1
+    assert search.stopped == "converged"
+    assert len(tried) <= 30  # calibration, a few 10 % steps, bisection: no linear scan
+    assert bytes_per_crop(search.probes) == pytest.approx(4096)
+    rough = find_max_batch(fits, free_bytes=free, tolerance=0.01)
+    assert limit * 0.99 <= rough.largest <= limit
+
+
+def test_max_batch_search_when_the_prediction_is_off() -> None:
+    fits, _, free = memory_model(20_000)
+    low = find_max_batch(fits, free_bytes=free / 3, tolerance=0.0)  # predicted far too low
+    high = find_max_batch(fits, free_bytes=free * 3, tolerance=0.0)  # predicted far too high
+    assert low.largest == high.largest == 20_000
+    capped = find_max_batch(fits, free_bytes=free, cap=5_000)
+    assert capped.largest == 5_000 and capped.stopped == "cap"
+    nothing = find_max_batch(memory_model(0)[0], free_bytes=1.0)
+    assert nothing.largest == 0
+
+
+def test_max_batch_search_stops_at_its_deadline() -> None:
+    fits, tried, free = memory_model(50_000)
+    search = find_max_batch(fits, free_bytes=free, deadline=0.0)  # already past
+    assert search.stopped == "time budget" and search.largest == 256  # calibration only
+    assert tried == [64, 256]
 
 
 def test_policies_parse() -> None:
