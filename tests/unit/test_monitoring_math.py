@@ -8,7 +8,15 @@ import pytest
 
 from monitoring.batchsize import Probe, bytes_per_crop, find_max_batch, knee, parse_policies
 from monitoring.loadtest import describe, metric_delta, metric_total, parse_metrics
-from monitoring.savings import CostModel, check, markdown, rows, t_batch, t_seq
+from monitoring.savings import (
+    CostModel,
+    check,
+    markdown,
+    model_from_results,
+    rows,
+    t_batch,
+    t_seq,
+)
 
 MODEL = CostModel(t_std=2.0, t_str1=0.05, t_strB=3.5, boxes=100, batch=350, overhead_per_batch=0.1)
 
@@ -127,3 +135,41 @@ def test_metric_delta_from_prometheus_text() -> None:
     assert delta["ocr_errors_total"] == 2.0
     assert metric_total(after, "ocr_errors_total", code="y") == 2.0
     assert metric_delta(None, after) == {}
+
+
+def test_cost_model_from_measured_results() -> None:
+    def scenario(endpoint: str, concurrency: int, std: float, wait: float) -> dict:
+        return {
+            "endpoint": endpoint,
+            "mode": "sequential" if endpoint == "/ocr" else "batched",
+            "concurrency": concurrency,
+            "documents_ok": 4,
+            "std_s_per_doc": {"mean": std},
+            "str_s_per_box": 0.04,
+            "boxes_per_doc": {"mean": 80.0},
+            "bucket_wait_s": {"mean": wait, "count": 4},
+        }
+
+    loadtest = {
+        "scenarios": [
+            scenario("/ocr", 4, 9.0, 0.0),  # queueing inflates per-document times at C=4
+            scenario("/ocr", 1, 3.0, 0.0),
+            scenario("/pipeline", 1, 3.1, 0.004),
+            scenario("/pipeline", 4, 9.0, 1.5),
+        ]
+    }
+    batchsize = {
+        "throughput": {
+            "largest": 350,
+            "rows": [
+                {"batch_size": 1, "seconds_per_batch": 0.05},
+                {"batch_size": 350, "seconds_per_batch": 7.0},
+            ],
+        }
+    }
+    model, sources = model_from_results(loadtest, batchsize)
+    assert model == CostModel(3.0, 0.04, 7.0, 80.0, 350, 0.004)
+    assert set(sources) == {"t_std", "t_str1", "b", "t_strB", "o"}
+    assert model_from_results(loadtest, batchsize, batch=1)[0].t_strB == 0.05
+    with pytest.raises(ValueError):
+        model_from_results(loadtest, batchsize, batch=64)
