@@ -1,4 +1,4 @@
-"""Where models run: device choice and CPU thread count, shared by both model services.
+"""Model-loading plumbing shared by the two model services: device, threads, checkpoints.
 
 torch is imported inside the functions so that importing common/ stays cheap for services (the
 web page, the pipeline in distributed mode) that never load a model.
@@ -6,21 +6,31 @@ web page, the pipeline in distributed mode) that never load a model.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
-def select_device(name: str = "auto") -> str:
-    """'cuda' when asked for or available under 'auto', else 'cpu'; fails loudly if cuda is absent.
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """'auto' means CUDA when available, else CPU; asking for CUDA without one fails loudly.
 
     Called in the worker process after fork, never in gunicorn's master (CUDA can't survive fork).
     """
     import torch
 
+    if isinstance(name, torch.device):
+        return name
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"OCR_DEVICE={name} but torch sees no CUDA device")
-    return name
+    return torch.device(name)
 
 
 def configure_threads(threads: int = 0) -> int:
@@ -35,3 +45,40 @@ def configure_threads(threads: int = 0) -> int:
         threads = max(1, (os.cpu_count() or 1) // workers)
     torch.set_num_threads(threads)
     return threads
+
+
+def packaged_file(package: str, relative: str, setting: str) -> Path:
+    """A file shipped inside an installed package (how the weights arrive; never downloaded).
+
+    Fails with a message naming the setting that points at a file of the user's own instead.
+    """
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise FileNotFoundError(
+            f"package {package} is not installed, so {Path(relative).name} can't be found; "
+            f"install it (make install) or set {setting} to the file's path"
+        )
+    path = Path(list(found.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; reinstall {package} or set {setting}")
+    return path
+
+
+def strip_module_prefix(state_dict: Mapping[str, object]) -> OrderedDict:
+    """Drop the ``module.`` that ``DataParallel`` puts in front of every saved key."""
+    return OrderedDict((key.removeprefix("module."), value) for key, value in state_dict.items())
+
+
+def read_checkpoint(path: str | Path, setting: str) -> OrderedDict:
+    """A checkpoint's tensors, ``module.`` stripped; tensors only, so a .pth can't run code."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found at {path}; check {setting}")
+    raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    if isinstance(raw, Mapping) and isinstance(raw.get("state_dict"), Mapping):
+        raw = raw["state_dict"]
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{path} does not hold a state_dict ({setting})")
+    return strip_module_prefix(raw)

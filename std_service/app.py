@@ -14,9 +14,9 @@ from flask import Flask, jsonify, request
 
 from common import metrics
 from common.config import Settings
-from common.device import configure_threads, select_device
 from common.http import add_health_routes, create_base_app, request_images, request_param
 from common.images import decode_image
+from common.models import configure_threads
 from std_service.detector import DetectionParams, Detector
 
 PARAMETERS = tuple(f.name for f in fields(DetectionParams))
@@ -25,7 +25,7 @@ PARAMETERS = tuple(f.name for f in fields(DetectionParams))
 def load_detector(settings: Settings) -> Detector:
     """The CRAFT model on the configured device, with torch threads set for this process."""
     configure_threads(settings.ocr_threads)
-    return Detector(settings.craft_weights, device=select_device(settings.ocr_device))
+    return Detector(settings.craft_weights, device=settings.ocr_device)
 
 
 def register_detection(app: Flask, detector: Detector, settings: Settings) -> None:

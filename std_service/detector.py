@@ -18,6 +18,7 @@ import torch
 
 from common.errors import InvalidImage, InvalidParameter
 from common.layout import reading_order
+from common.models import resolve_device
 from std_service.craft import CRAFT, default_weights_path, load_craft
 from std_service.postprocess import MapBox, detect_map_boxes
 from std_service.preprocess import prepare
@@ -155,13 +156,6 @@ class Detection:
             "boxes": [b.to_dict() for b in self.boxes],
             "timings_ms": dict(self.timings_ms),
         }
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' means CUDA when available, else CPU; 'cpu', 'cuda' and 'cuda:N' are taken as is."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def to_image_coords(points: np.ndarray, ratio: float, width: int, height: int) -> list[list[float]]:

@@ -14,7 +14,6 @@ from flask import Flask, Request, jsonify, request
 
 from common import metrics
 from common.config import Settings
-from common.device import configure_threads, select_device
 from common.errors import InvalidParameter, MissingImage, OcrError, PayloadTooLarge
 from common.geometry import crop_quad, parse_quads
 from common.http import (
@@ -26,14 +25,14 @@ from common.http import (
     require_body_type,
 )
 from common.images import decode_image
+from common.models import configure_threads
 from str_service.recognizer import Recognizer
 
 
 def load_recognizer(settings: Settings) -> Recognizer:
     """The configured recogniser on the configured device, torch threads set for this process."""
     configure_threads(settings.ocr_threads)
-    device = select_device(settings.ocr_device)
-    return Recognizer.from_settings(settings.with_overrides(ocr_device=device))
+    return Recognizer.from_settings(settings)
 
 
 def crops_from_request(req: Request, settings: Settings) -> list:

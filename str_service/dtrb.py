@@ -12,7 +12,6 @@ made during ``forward`` is created on the input's device.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.models import packaged_file, read_checkpoint, resolve_device, strip_module_prefix
 from str_service.charsets import Charset, make_charset
 
 TRANSFORMATIONS = ("None", "TPS")
@@ -586,14 +586,6 @@ def count_weights(model: nn.Module) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict:
-    """Drop the ``module.`` that ``DataParallel`` puts in front of every saved key."""
-    out: OrderedDict = OrderedDict()
-    for key, value in state_dict.items():
-        out[key[len("module.") :] if key.startswith("module.") else key] = value
-    return out
-
-
 def _shape(state: Mapping[str, object], key: str) -> tuple[int, ...]:
     value = state[key]
     return tuple(value.shape) if hasattr(value, "shape") else tuple(value)  # tensors or lists
@@ -692,14 +684,9 @@ def infer_spec(
 def load_state_dict_file(path: str | Path) -> OrderedDict:
     """Read a checkpoint's tensors only (``weights_only``: a .pth can't run code on load)."""
     try:
-        raw = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelSpecError(f"recognition weights not found: {path} (check STR_WEIGHTS)") from None
-    if isinstance(raw, Mapping) and "state_dict" in raw and isinstance(raw["state_dict"], Mapping):
-        raw = raw["state_dict"]
-    if not isinstance(raw, Mapping):
-        raise ModelSpecError(f"{path} does not hold a state_dict")
-    return strip_module_prefix(raw)
+        return read_checkpoint(path, "STR_WEIGHTS")
+    except (FileNotFoundError, ValueError) as exc:
+        raise ModelSpecError(f"recognition weights: {exc}") from None
 
 
 def load_model(state: Mapping[str, torch.Tensor], spec: ModelSpec) -> Model:
@@ -722,28 +709,10 @@ DEFAULT_WEIGHTS_FILE = "english_g2.pth"
 
 def default_weights_path() -> Path:
     """EasyOCR's english_g2.pth from the ``ocrLangModel4uts`` package (never downloaded)."""
-    found = importlib.util.find_spec(DEFAULT_WEIGHTS_PACKAGE)
-    if found is None or not found.submodule_search_locations:
-        raise ModelSpecError(
-            f"package {DEFAULT_WEIGHTS_PACKAGE} is not installed, so the default recogniser "
-            f"{DEFAULT_WEIGHTS_FILE} can't be found; install it or set STR_WEIGHTS"
-        )
-    path = Path(list(found.submodule_search_locations)[0]) / "data" / DEFAULT_WEIGHTS_FILE
-    if not path.is_file():
-        raise ModelSpecError(
-            f"{path} is missing; reinstall {DEFAULT_WEIGHTS_PACKAGE} or set STR_WEIGHTS"
-        )
-    return path
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> cuda when available, else cpu. Called only when a model is loaded (after a
-    gunicorn fork), never at import."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        return packaged_file(DEFAULT_WEIGHTS_PACKAGE, f"data/{DEFAULT_WEIGHTS_FILE}", "STR_WEIGHTS")
+    except FileNotFoundError as exc:
+        raise ModelSpecError(str(exc)) from None
 
 
 @dataclass

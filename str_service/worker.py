@@ -246,13 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         return 0 if broker_reachable(settings.rabbitmq_url) else 1
 
-    from common.device import configure_threads, select_device
+    from common.models import configure_threads
     from str_service.recognizer import Recognizer
 
     configure_threads(settings.ocr_threads)
-    recognizer = Recognizer.from_settings(
-        settings.with_overrides(ocr_device=select_device(settings.ocr_device))
-    )
+    recognizer = Recognizer.from_settings(settings)
     worker = Worker(settings, lambda crops: recognizer.recognize(crops).results)
     metrics_port = int(os.environ.get("METRICS_PORT", "9100"))
     if metrics_port:

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from common.config import Settings
 from common.errors import InvalidImage
-from std_service.craft import CRAFT, default_weights_path, load_craft, strip_module_prefix
+from common.models import strip_module_prefix
+from std_service.app import load_detector
+from std_service.craft import CRAFT, default_weights_path, load_craft
 from std_service.detector import Detection, DetectionParams, Detector
 
 torch.set_num_threads(2)
@@ -76,13 +79,13 @@ def test_forward_shapes_are_half_resolution_nhwc(detector: Detector) -> None:
     assert feature.shape == (1, 32, 32, 48)
 
 
-def test_missing_weights_name_the_environment_variable(tmp_path: Path, monkeypatch) -> None:
+def test_missing_weights_name_the_environment_variable(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="CRAFT_WEIGHTS"):
         load_craft(tmp_path / "nope.pth")
-    monkeypatch.setenv("CRAFT_WEIGHTS", str(tmp_path / "mine.pth"))
-    assert default_weights_path() == tmp_path / "mine.pth"
+    settings = Settings.from_env({"CRAFT_WEIGHTS": str(tmp_path / "mine.pth")})
+    assert settings.craft_weights == str(tmp_path / "mine.pth")
     with pytest.raises(FileNotFoundError, match="CRAFT_WEIGHTS"):
-        Detector(device="cpu")
+        load_detector(settings)
 
 
 @pytest.fixture(scope="module")
