@@ -181,8 +181,8 @@ def embedded_engine(settings: Settings, detector=None, recognizer=None) -> Engin
     pipeline = OcrPipeline(settings, _Detection(), _Sequential(), bucket)
 
     def mount(app: Flask) -> None:
-        register_detection(app, detector, settings)
-        register_recognition(app, recognizer, settings)
+        register_detection(app, detector, settings, model_lock)
+        register_recognition(app, recognizer, settings, model_lock)
 
     def readiness() -> tuple[bool, dict]:
         return True, {

@@ -28,9 +28,15 @@ def load_detector(settings: Settings) -> Detector:
     return Detector(settings.craft_weights, device=settings.ocr_device)
 
 
-def register_detection(app: Flask, detector: Detector, settings: Settings) -> None:
-    """Add POST /detection to ``app``; the embedded pipeline mounts the same handler."""
-    lock = threading.Lock()  # one forward at a time: threads would only fight over the cores
+def register_detection(
+    app: Flask, detector: Detector, settings: Settings, lock: threading.Lock | None = None
+) -> None:
+    """Add POST /detection to ``app``; the embedded pipeline mounts the same handler.
+
+    ``lock`` serialises forward passes (threads would only fight over the cores); the embedded
+    pipeline passes the one lock it shares between both models.
+    """
+    lock = lock or threading.Lock()
 
     @app.post("/detection")
     def detection():

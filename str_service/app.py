@@ -72,9 +72,14 @@ def _check_count(count: int, settings: Settings) -> None:
         )
 
 
-def register_recognition(app: Flask, recognizer: Recognizer, settings: Settings) -> None:
-    """Add POST /recognition to ``app``; the embedded pipeline mounts the same handler."""
-    lock = threading.Lock()
+def register_recognition(
+    app: Flask, recognizer: Recognizer, settings: Settings, lock: threading.Lock | None = None
+) -> None:
+    """Add POST /recognition to ``app``; the embedded pipeline mounts the same handler.
+
+    ``lock`` serialises forward passes; the embedded pipeline shares one lock between both models.
+    """
+    lock = lock or threading.Lock()
 
     @app.post("/recognition")
     def recognition():
