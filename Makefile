@@ -59,3 +59,4 @@ clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 -include docker.mk
+-include monitoring/bench.mk
