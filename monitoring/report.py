@@ -338,10 +338,15 @@ def batchsize_plots(results: dict, out_dir: Path) -> list[Path]:
         for load in sorted({r["load"] for r in runs}):
             chosen = [r for r in runs if r["load"] == load]
             names = [f"{r['policy'][:5]}:{r['max_wait_ms']:g}" for r in chosen]
-            axes[0].plot(names, [r["latency_s"]["p95"] for r in chosen], marker="o", label=load)
+            p50 = [r["latency_s"]["p50"] for r in chosen]
+            line = axes[0].plot(names, p50, marker="o", label=f"{load} p50")[0]
+            p95 = [r["latency_s"]["p95"] for r in chosen]
+            axes[0].plot(
+                names, p95, marker="x", linestyle="--", color=line.get_color(), label=f"{load} p95"
+            )
             axes[1].plot(names, [r["throughput_docs_per_s"] for r in chosen], marker="o")
-        axes[0].set_ylabel("p95 latency (s)")
-        axes[0].legend(title="load")
+        axes[0].set_ylabel("latency (s)")
+        axes[0].legend(title="load", fontsize=8)
         axes[1].set_ylabel("documents per second")
         for ax in axes:
             ax.set_xlabel("policy:STR_MAX_WAIT_MS")
