@@ -8,6 +8,7 @@ PROMETHEUS_MULTIPROC_DIR, which this file prepares.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 workers = int(os.environ.get("OCR_WORKERS", "1"))
@@ -21,8 +22,10 @@ accesslog = "-"
 control_socket_disable = True
 errorlog = "-"
 
+_own_metrics_dir = None
 if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ocr-metrics-")
+    _own_metrics_dir = tempfile.mkdtemp(prefix="ocr-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
 
 
 def child_exit(server, worker) -> None:  # noqa: ANN001 - gunicorn's hook signature
@@ -31,3 +34,9 @@ def child_exit(server, worker) -> None:  # noqa: ANN001 - gunicorn's hook signat
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:  # noqa: ANN001 - gunicorn's hook signature
+    """Remove the metrics folder this config made (one given by the user is left alone)."""
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

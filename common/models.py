@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections import OrderedDict
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,3 +83,40 @@ def read_checkpoint(path: str | Path, setting: str) -> OrderedDict:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{path} does not hold a state_dict ({setting})")
     return strip_module_prefix(raw)
+
+
+class FairLock:
+    """A lock that hands itself over in arrival order.
+
+    Model forward passes are serialised (threads would only fight over the cores). A plain Lock
+    lets a thread that releases and re-acquires in a loop, like the sequential path reading box
+    after box, starve every other request; a queue of tickets makes requests take turns.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # the releasing thread hands the lock straight to us
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

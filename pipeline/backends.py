@@ -17,7 +17,8 @@ from flask import Flask, Response, request
 
 from common import metrics
 from common.config import Settings
-from common.errors import UpstreamError, error_from_payload
+from common.errors import Timeout, UpstreamError, error_from_payload
+from common.models import FairLock
 from pipeline.broker import InProcessRecognitionClient, RabbitRecognitionClient
 from pipeline.ocr import OcrPipeline
 
@@ -48,6 +49,8 @@ class _HttpClient:
         url = self.base_url + path
         try:
             response = self.session().post(url, timeout=timeout_s, **kwargs)
+        except requests.Timeout:
+            raise Timeout(f"{url} did not answer within {timeout_s:.1f}s (OCR_TIMEOUT_S)") from None
         except requests.RequestException as exc:
             raise UpstreamError(f"{url} did not answer: {type(exc).__name__}") from None
         try:
@@ -77,6 +80,8 @@ class _HttpClient:
                 params=request.args,
                 timeout=timeout_s,
             )
+        except requests.Timeout:
+            raise Timeout(f"{url} did not answer within {timeout_s:.1f}s (OCR_TIMEOUT_S)") from None
         except requests.RequestException as exc:
             raise UpstreamError(f"{url} did not answer: {type(exc).__name__}") from None
         return Response(
@@ -151,7 +156,7 @@ def embedded_engine(settings: Settings, detector=None, recognizer=None) -> Engin
 
     detector = detector or load_detector(settings)
     recognizer = recognizer or load_recognizer(settings)
-    model_lock = threading.Lock()  # one forward pass at a time on this process's cores
+    model_lock = FairLock()  # one forward pass at a time, requests taking turns
 
     # The model services observe STD/STR time in their handlers; embedded /ocr and /pipeline skip
     # those handlers, so these backends observe the same metrics themselves.

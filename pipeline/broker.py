@@ -67,6 +67,12 @@ class _Waiting:
         if len(self.results) >= len(self.crops):
             self.done.set()
 
+    def timed_out(self, timeout_s: float) -> Timeout:
+        return Timeout(
+            f"recognition did not finish in the {timeout_s:.1f}s left of the request's "
+            f"OCR_TIMEOUT_S budget ({len(self.results)} of {len(self.crops)} crops read)"
+        )
+
     def reading(self) -> BatchedReading:
         if self.error is not None:
             raise UpstreamError(f"recognition failed for this request: {self.error}")
@@ -118,10 +124,7 @@ class RabbitRecognitionClient:
                 raise Overloaded("the message broker is not reachable", retry_after_s=5)
             self._submit(request_id, waiting)
             if not waiting.done.wait(max(0.0, waiting.deadline - time.time())):
-                raise Timeout(
-                    f"recognition did not finish within OCR_TIMEOUT_S={timeout_s:g}s "
-                    f"({len(waiting.results)} of {len(crops)} crops read)"
-                )
+                raise waiting.timed_out(timeout_s)
             return waiting.reading()
         finally:
             with self._lock:
@@ -260,10 +263,7 @@ class InProcessRecognitionClient:
             )
             self._depth.set(len(self._bucket))
             if not waiting.done.wait(timeout_s):
-                raise Timeout(
-                    f"recognition did not finish within OCR_TIMEOUT_S={timeout_s:g}s "
-                    f"({len(waiting.results)} of {len(crops)} crops read)"
-                )
+                raise waiting.timed_out(timeout_s)
             return waiting.reading()
         finally:
             with self._lock:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from common.config import Settings
+from common.errors import Timeout
 from common.geometry import crop_quad
 from common.images import decode_image
 from common.layout import layout
@@ -84,35 +85,48 @@ class OcrPipeline:
         document = self.prepare(blob, self.decode(blob), params)
         deadline = document.started + self.settings.ocr_timeout_s
         t0 = time.perf_counter()
-        readings = [
-            self.sequential.read_one(crop, max(0.1, deadline - time.perf_counter()))
-            for crop in document.crops
-        ]
+        readings = []
+        for crop in document.crops:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                raise Timeout(
+                    f"OCR did not finish within OCR_TIMEOUT_S={self.settings.ocr_timeout_s:g}s "
+                    f"({len(readings)} of {len(document.crops)} boxes read)"
+                )
+            readings.append(self.sequential.read_one(crop, remaining))
         timings = {"std": document.std_ms, "str": _ms(t0), "total": _ms(document.started)}
         return _answer("sequential", document.detection, readings, timings)
 
     def ocr_batched(self, blob: bytes, params: Mapping[str, object]) -> dict:
         """Every crop goes to the bucket, where it shares batches with other requests' crops."""
-        return self._batched(self.prepare(blob, self.decode(blob), params))
+        document = self.prepare(blob, self.decode(blob), params)
+        return self._batched(document, document.started + self.settings.ocr_timeout_s)
 
     def ocr_many(self, blobs: Sequence[bytes], params: Mapping[str, object]) -> list[dict]:
         """Several images through the batched path; answers in input order.
 
         Every image is decoded first, so a bad one fails the request before any work is done;
         then the images run side by side, so one image's crops wait in the bucket while the next
-        one is being detected.
+        one is being detected. The request gets OCR_TIMEOUT_S for each of its images.
         """
+        deadline = time.perf_counter() + self.settings.ocr_timeout_s * len(blobs)
         images = [self.decode(blob) for blob in blobs]
+
+        def one(blob: bytes, image: np.ndarray) -> dict:
+            return self._batched(self.prepare(blob, image, params), deadline)
+
         with ThreadPoolExecutor(max_workers=min(8, len(blobs)) or 1) as pool:
-            futures = [
-                pool.submit(lambda b=b, i=i: self._batched(self.prepare(b, i, params)))
-                for b, i in zip(blobs, images, strict=True)
-            ]
+            futures = [pool.submit(one, b, i) for b, i in zip(blobs, images, strict=True)]
             return [future.result() for future in futures]
 
-    def _batched(self, document: Document) -> dict:
-        remaining = self.settings.ocr_timeout_s - (time.perf_counter() - document.started)
-        reading = self.batched.read(document.crops, max(0.1, remaining))
+    def _batched(self, document: Document, deadline: float) -> dict:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise Timeout(
+                f"OCR did not finish within its budget (OCR_TIMEOUT_S="
+                f"{self.settings.ocr_timeout_s:g}s per image): detection alone took it"
+            )
+        reading = self.batched.read(document.crops, remaining)
         timings = {
             "std": document.std_ms,
             "str": reading.str_ms,

@@ -7,7 +7,6 @@ device.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import fields
 
 from flask import Flask, jsonify, request
@@ -16,7 +15,7 @@ from common import metrics
 from common.config import Settings
 from common.http import add_health_routes, create_base_app, request_images, request_param
 from common.images import decode_image
-from common.models import configure_threads
+from common.models import FairLock, configure_threads
 from std_service.detector import DetectionParams, Detector
 
 PARAMETERS = tuple(f.name for f in fields(DetectionParams))
@@ -29,14 +28,14 @@ def load_detector(settings: Settings) -> Detector:
 
 
 def register_detection(
-    app: Flask, detector: Detector, settings: Settings, lock: threading.Lock | None = None
+    app: Flask, detector: Detector, settings: Settings, lock: FairLock | None = None
 ) -> None:
     """Add POST /detection to ``app``; the embedded pipeline mounts the same handler.
 
     ``lock`` serialises forward passes (threads would only fight over the cores); the embedded
     pipeline passes the one lock it shares between both models.
     """
-    lock = lock or threading.Lock()
+    lock = lock or FairLock()
 
     @app.post("/detection")
     def detection():

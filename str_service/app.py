@@ -7,8 +7,6 @@ the answers come back in input order.
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 from flask import Flask, Request, jsonify, request
 
@@ -25,7 +23,7 @@ from common.http import (
     require_body_type,
 )
 from common.images import decode_image
-from common.models import configure_threads
+from common.models import FairLock, configure_threads
 from str_service.recognizer import Recognizer
 
 
@@ -73,13 +71,13 @@ def _check_count(count: int, settings: Settings) -> None:
 
 
 def register_recognition(
-    app: Flask, recognizer: Recognizer, settings: Settings, lock: threading.Lock | None = None
+    app: Flask, recognizer: Recognizer, settings: Settings, lock: FairLock | None = None
 ) -> None:
     """Add POST /recognition to ``app``; the embedded pipeline mounts the same handler.
 
     ``lock`` serialises forward passes; the embedded pipeline shares one lock between both models.
     """
-    lock = lock or threading.Lock()
+    lock = lock or FairLock()
 
     @app.post("/recognition")
     def recognition():

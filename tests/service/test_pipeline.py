@@ -124,6 +124,15 @@ def test_crops_that_wait_past_the_timeout_get_504_and_leave_nothing_behind(
         assert requests.get(url + "/healthz", timeout=5).status_code == 200
 
 
+def test_sequential_ocr_past_the_timeout_gets_504(mode, settings, detector, recognizer) -> None:
+    image = png_bytes(render_words(PAGE_WORDS)[0])
+    tuned = settings.with_overrides(ocr_timeout_s=0.2)  # detection alone takes longer
+    with ocr_stack(mode, tuned, detector, recognizer) as (url, _):
+        response = post(url, "/ocr", image, **SMALL_CANVAS)
+        assert response.status_code == 504, response.text
+        assert response.json()["error"]["code"] == "timeout"
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "code"),
     [
