@@ -23,7 +23,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)  ## Create .venv and install the pinned dependencies
 
-WORKERS ?= 1
+
 HONCHO := $(BIN)/honcho --no-colour -e /dev/null
 
 run: install  ## Embedded pipeline on :$(PIPELINE_PORT) + web page on :8501 (no broker needed)
@@ -34,7 +34,7 @@ run: install  ## Embedded pipeline on :$(PIPELINE_PORT) + web page on :8501 (no 
 run-services: install  ## std, str, WORKERS=N str workers, pipeline and web as local processes
 	@echo "pipeline: curl -F image=@page.png http://127.0.0.1:$(PIPELINE_PORT)/pipeline  (RABBITMQ_URL=$${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/%2F})"
 	@echo "web page: http://127.0.0.1:8501"
-	$(HONCHO) -f Procfile start -c worker=$(WORKERS)
+	$(HONCHO) -f Procfile start -c worker=$(or $(WORKERS),1)
 
 run-std: install  ## Only the CRAFT detection service on :$(STD_PORT)
 	PORT=$(STD_PORT) $(GUNICORN) "std_service.app:create_app()"

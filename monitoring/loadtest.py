@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -37,8 +37,12 @@ from tqdm import tqdm
 
 from monitoring.data import REPO_ROOT, DataError, image_paths, take
 
-ENDPOINTS = ("ocr", "pipeline", "batch_ocr")
-MODES = {"ocr": "sequential", "pipeline": "batched", "batch_ocr": "batched"}
+ENDPOINTS = ("ocr", "pipeline", "batch_ocr", "engine")
+DEFAULT_ENDPOINTS = ("ocr", "pipeline", "batch_ocr")
+MODES = {"ocr": "sequential", "pipeline": "batched", "batch_ocr": "batched", "engine": "batched"}
+# "engine" is no endpoint: it calls the embedded server's OcrPipeline.ocr_batched in process, the
+# throughput /pipeline would have without HTTP, so the two measure the serving overhead.
+Direct = Callable[[bytes], dict]
 # Metric families whose change over a scenario goes into the report.
 WATCHED = (
     "ocr_std_seconds",
@@ -197,6 +201,20 @@ def send(
     return 200, None, [_per_document(a) for a in answers]
 
 
+def call_engine(
+    direct: Direct | None, documents: Sequence[Document]
+) -> tuple[int, str | None, list[dict]]:
+    """The in-process engine's answer for one document, shaped like ``send``'s."""
+    from common.errors import OcrError
+
+    if direct is None:
+        raise ValueError("the engine scenario needs the embedded server (no --url)")
+    try:
+        return 200, None, [_per_document(direct(doc.blob)) for doc in documents]
+    except OcrError as exc:
+        return exc.status, exc.code, []
+
+
 def run_scenario(
     base_url: str,
     endpoint: str,
@@ -207,6 +225,7 @@ def run_scenario(
     timeout_s: float = 300.0,
     headers: dict[str, str] | None = None,
     progress: bool = True,
+    direct: Direct | None = None,
 ) -> tuple[list[Record], float]:
     """Send every document once through ``endpoint`` with ``concurrency`` clients.
 
@@ -221,9 +240,12 @@ def run_scenario(
         if not hasattr(local, "session"):
             local.session = requests.Session()
         t0 = time.perf_counter()
-        status, error, answers = send(
-            local.session, base_url, endpoint, group, params, timeout_s, headers or {}
-        )
+        if endpoint == "engine":
+            status, error, answers = call_engine(direct, group)
+        else:
+            status, error, answers = send(
+                local.session, base_url, endpoint, group, params, timeout_s, headers or {}
+            )
         return Record(
             endpoint=endpoint,
             concurrency=concurrency,
@@ -391,7 +413,7 @@ class Options:
     images: str | None = None
     documents: int = 16
     concurrency: tuple[int, ...] = (1, 4)
-    endpoints: tuple[str, ...] = ENDPOINTS
+    endpoints: tuple[str, ...] = DEFAULT_ENDPOINTS
     batch_images: int = 4
     params: dict[str, str] = field(default_factory=dict)
     warmup: int = 1
@@ -419,6 +441,8 @@ def embedded_server(threads: int) -> AbstractContextManager[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
 
     class _Serving:
+        engine = app.extensions["ocr_engine"]
+
         def __enter__(self) -> str:
             thread.start()
             return f"http://127.0.0.1:{server.server_port}"
@@ -443,11 +467,20 @@ def run(options: Options) -> dict:
     server: AbstractContextManager[str] = (
         nullcontext(options.url.rstrip("/")) if options.url else embedded_server(options.threads)
     )
+    engine = getattr(server, "engine", None)
+    direct = (lambda blob: engine.pipeline.ocr_batched(blob, options.params)) if engine else None
+    if "engine" in options.endpoints and direct is None:
+        raise DataError("the engine scenario measures the embedded server: drop --url")
     with server as base_url:
         metrics_url = options.metrics_url or f"{base_url}/metrics"
         for endpoint in options.endpoints:  # first forward passes are slow; keep them out
             for doc in documents[: options.warmup]:
-                send(requests.Session(), base_url, endpoint, [doc], options.params, 600, headers)
+                if endpoint == "engine":
+                    call_engine(direct, [doc])
+                else:
+                    send(
+                        requests.Session(), base_url, endpoint, [doc], options.params, 600, headers
+                    )
         env_before = environment(options.threads if not options.url else None)
         scenarios = []
         all_records: list[Record] = []
@@ -465,6 +498,7 @@ def run(options: Options) -> dict:
                         options.timeout_s,
                         headers,
                         options.progress,
+                        direct,
                     )
                 delta = metric_delta(before, scrape(metrics_url))
                 scenarios.append(
@@ -528,7 +562,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--images", help="folder of page images (default: shared dev images)")
     parser.add_argument("-n", "--documents", type=int, default=16, help="documents per scenario")
     parser.add_argument("-c", "--concurrency", type=_int_list, default=(1, 4), help="e.g. 1,4,8")
-    parser.add_argument("--endpoints", type=_endpoints, default=ENDPOINTS, help="comma-separated")
+    parser.add_argument(
+        "--endpoints",
+        type=_endpoints,
+        default=DEFAULT_ENDPOINTS,
+        help="comma-separated; 'engine' calls the embedded server's engine in process",
+    )
     parser.add_argument("--batch-images", type=int, default=4, help="documents per /batch_ocr")
     parser.add_argument("--canvas-size", type=int, help="CRAFT canvas_size (server default 1280)")
     parser.add_argument("--mag-ratio", type=float, help="CRAFT mag_ratio (server default 1.5)")

@@ -108,6 +108,14 @@ def _comparison(scenarios: Sequence[dict]) -> list[str]:
                 f"- C={concurrency}: {endpoint} throughput is {ratio:.2f}× /ocr's "
                 f"({s['throughput_docs_per_s']:.3f} vs {base['throughput_docs_per_s']:.3f} docs/s)"
             )
+    for (endpoint, concurrency), s in sorted(by.items(), key=lambda kv: kv[0][1]):
+        engine = by.get(("/engine", concurrency))
+        if endpoint == "/pipeline" and engine and engine["throughput_docs_per_s"] > 0:
+            ratio = s["throughput_docs_per_s"] / engine["throughput_docs_per_s"]
+            out.append(
+                f"- C={concurrency}: /pipeline throughput is {ratio:.2f}× the in-process engine's "
+                f"(serving overhead {100 * (1 - ratio):.1f} %)"
+            )
     return (["Batched against sequential, measured:", *out]) if out else []
 
 

@@ -154,3 +154,39 @@ def test_batchsize_cuda_without_a_gpu_still_writes_its_reports(tmp_path: Path) -
     assert results["status"] == "skipped"
     assert "torch.cuda.is_available() is False" in results["reason"]
     assert "Nothing measured on `cuda`" in (tmp_path / "summary.md").read_text()
+
+
+def test_engine_scenario_measures_the_serving_overhead(dataset: Path, tmp_path: Path) -> None:
+    """Without --url the tool starts its own embedded server and can call its engine directly."""
+    out = tmp_path / "engine"
+    code = loadtest.main(
+        [
+            "--images",
+            str(dataset),
+            "-n",
+            "1",
+            "-c",
+            "1",
+            "--endpoints",
+            "pipeline,engine",
+            "--canvas-size",
+            "640",
+            "--warmup",
+            "0",
+            "--threads",
+            "2",
+            "--no-plots",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    scenarios = {s["endpoint"]: s for s in results["scenarios"]}
+    assert scenarios["/engine"]["documents_ok"] == 1
+    assert (
+        scenarios["/engine"]["boxes_per_doc"]["mean"]
+        == scenarios["/pipeline"]["boxes_per_doc"]["mean"]
+    )
+    assert "the in-process engine's" in (out / "summary.md").read_text()

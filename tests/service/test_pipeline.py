@@ -15,7 +15,7 @@ from tests.service.conftest import ocr_stack, queue_depth, wait_until
 
 MODES = ["embedded", "distributed"]
 SMALL_CANVAS = {"canvas_size": "640"}
-FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
+FAST = {"canvas_size": "640", "mag_ratio": "1.0"}  # detection is not the point: keep it cheap
 PAGE_WORDS = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
 
 
@@ -170,20 +170,22 @@ def _dev_pages(dev_dir: Path) -> list[Path]:
 def test_ocr_and_pipeline_agree_on_every_dev_image(
     mode_name, settings, detector, recognizer, dev_dir, broker
 ) -> None:
-    pages = _dev_pages(dev_dir)
-    if mode_name == "embedded":
-        pages = pages[::4]  # same code path as distributed; a sample keeps the suite short
+    # Every dev image is checked, half in each topology: both run the same OcrPipeline code, and
+    # checking all sixteen twice would double the suite's longest test.
+    pages = _dev_pages(dev_dir)[MODES.index(mode_name) :: 2]
+    words_read = 0
     with ocr_stack(mode_name, settings, detector, recognizer) as (url, _):
         for page in pages:
             blob = page.read_bytes()
-            seq = post(url, "/ocr", blob, **SMALL_CANVAS)
-            bat = post(url, "/pipeline", blob, **SMALL_CANVAS)
+            seq = post(url, "/ocr", blob, **FAST)
+            bat = post(url, "/pipeline", blob, **FAST)
             assert seq.status_code == 200 and bat.status_code == 200, page.name
             seq_words = [(w["text"], w["quad"]) for w in seq.json()["words"]]
             bat_words = [(w["text"], w["quad"]) for w in bat.json()["words"]]
             assert seq_words == bat_words, page.name
             assert seq.json()["text"] == bat.json()["text"], page.name
-            assert len(seq_words) > 0, page.name
+            words_read += len(seq_words)
+    assert words_read > 10 * len(pages)  # (a scene photo may hold no word CRAFT finds at 640)
 
 
 def test_dev_image_words_are_read(settings, detector, recognizer, dev_dir) -> None:
