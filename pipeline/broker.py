@@ -84,7 +84,45 @@ class _Waiting:
         )
 
 
-class RabbitRecognitionClient:
+class _RecognitionClient:
+    """What both clients share: requests waiting for their readings, matched by request id."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, _Waiting] = {}
+        self._lock = threading.Lock()
+
+    def read(self, crops: Sequence[np.ndarray], timeout_s: float) -> BatchedReading:
+        """Recognise ``crops`` through the bucket; Timeout (504) if they aren't read in time."""
+        if not crops:
+            return BatchedReading([], [], 0.0, 0.0)
+        request_id = uuid.uuid4().hex
+        waiting = _Waiting(crops, deadline=time.time() + timeout_s)
+        with self._lock:
+            self._waiting[request_id] = waiting
+        try:
+            self._send(request_id, waiting)
+            if not waiting.done.wait(max(0.0, waiting.deadline - time.time())):
+                raise waiting.timed_out(timeout_s)
+            return waiting.reading()
+        finally:
+            with self._lock:
+                self._waiting.pop(request_id, None)  # a late reply for it is dropped
+            self._forget(request_id)
+
+    def _deliver(self, request_id: str, reply: Reply) -> None:
+        with self._lock:
+            waiting = self._waiting.get(request_id)
+        if waiting is not None:  # else the request has finished or given up
+            waiting.add(reply)
+
+    def _send(self, request_id: str, waiting: _Waiting) -> None:
+        raise NotImplementedError
+
+    def _forget(self, request_id: str) -> None:
+        """Drop whatever of a finished request is still queued (nothing, by default)."""
+
+
+class RabbitRecognitionClient(_RecognitionClient):
     """Sends crops to the str workers through RabbitMQ and matches replies by correlation id.
 
     One I/O thread owns the pika connection (pika connections are not thread-safe); request
@@ -93,9 +131,8 @@ class RabbitRecognitionClient:
     """
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.settings = settings
-        self._waiting: dict[str, _Waiting] = {}
-        self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
         self._channel = None
         self._reply_queue = ""
@@ -111,24 +148,10 @@ class RabbitRecognitionClient:
     def wait_connected(self, timeout_s: float) -> bool:
         return self._ready.wait(timeout_s)
 
-    def read(self, crops: Sequence[np.ndarray], timeout_s: float) -> BatchedReading:
-        """Recognise ``crops`` through the workers; Timeout (504) if they don't answer in time."""
-        if not crops:
-            return BatchedReading([], [], 0.0, 0.0)
-        request_id = uuid.uuid4().hex
-        waiting = _Waiting(crops, deadline=time.time() + timeout_s)
-        with self._lock:
-            self._waiting[request_id] = waiting
-        try:
-            if not self._ready.wait(min(timeout_s, 5.0)):
-                raise Overloaded("the message broker is not reachable", retry_after_s=5)
-            self._submit(request_id, waiting)
-            if not waiting.done.wait(max(0.0, waiting.deadline - time.time())):
-                raise waiting.timed_out(timeout_s)
-            return waiting.reading()
-        finally:
-            with self._lock:
-                self._waiting.pop(request_id, None)  # a late reply for it is dropped
+    def _send(self, request_id: str, waiting: _Waiting) -> None:
+        if not self._ready.wait(min(max(0.0, waiting.deadline - time.time()), 5.0)):
+            raise Overloaded("the message broker is not reachable", retry_after_s=5)
+        self._submit(request_id, waiting)
 
     def close(self) -> None:
         self._stopping.set()
@@ -186,14 +209,12 @@ class RabbitRecognitionClient:
             )
 
     def _on_reply(self, channel, method, props, body: bytes) -> None:  # noqa: ANN001
-        with self._lock:
-            waiting = self._waiting.get(props.correlation_id or "")
-        if waiting is None:
-            return  # the request has finished or given up
         try:
-            waiting.add(Reply.decode(body))
+            reply = Reply.decode(body)
         except MessageError as exc:
             log.warning("dropping malformed reply for %s: %s", props.correlation_id, exc)
+            return
+        self._deliver(props.correlation_id or "", reply)
 
     def _run(self) -> None:
         serve_forever(self._serve, self._stopping, log)
@@ -219,7 +240,7 @@ class RabbitRecognitionClient:
             self._connection = self._channel = None
 
 
-class InProcessRecognitionClient:
+class InProcessRecognitionClient(_RecognitionClient):
     """The embedded twin: the same bucket policy feeding a recogniser thread, no broker.
 
     ``recognize`` takes a list of crops and returns readings in order; it runs on one thread, so
@@ -233,12 +254,11 @@ class InProcessRecognitionClient:
     ) -> None:
         from str_service.bucket import BlockingBucket, BucketConfig, BucketMonitor
 
+        super().__init__()
         self._bucket = BlockingBucket(BucketMonitor(BucketConfig.from_settings(settings)))
         self._recognize = recognize
         # No broker here, so the queue-depth metric reports the crops waiting in this bucket.
         self._depth = metrics.QUEUE_DEPTH.labels(EMBEDDED_QUEUE)
-        self._lock = threading.Lock()
-        self._waiting: dict[str, _Waiting] = {}
         self._thread = threading.Thread(target=self._run, name="embedded-str", daemon=True)
         self._thread.start()
 
@@ -247,29 +267,18 @@ class InProcessRecognitionClient:
     def wait_connected(self, timeout_s: float) -> bool:
         return True
 
-    def read(self, crops: Sequence[np.ndarray], timeout_s: float) -> BatchedReading:
+    def _send(self, request_id: str, waiting: _Waiting) -> None:
         from str_service.bucket import BucketItem
 
-        if not crops:
-            return BatchedReading([], [], 0.0, 0.0)
-        request_id = uuid.uuid4().hex
-        waiting = _Waiting(crops, deadline=time.time() + timeout_s)
-        with self._lock:
-            self._waiting[request_id] = waiting
-        try:
-            self._bucket.put_many(
-                BucketItem(owner=request_id, payload=(index, crop))
-                for index, crop in enumerate(crops)
-            )
-            self._depth.set(len(self._bucket))
-            if not waiting.done.wait(timeout_s):
-                raise waiting.timed_out(timeout_s)
-            return waiting.reading()
-        finally:
-            with self._lock:
-                self._waiting.pop(request_id, None)
-            self._bucket.discard(request_id)
-            self._depth.set(len(self._bucket))
+        self._bucket.put_many(
+            BucketItem(owner=request_id, payload=(index, crop))
+            for index, crop in enumerate(waiting.crops)
+        )
+        self._depth.set(len(self._bucket))
+
+    def _forget(self, request_id: str) -> None:
+        self._bucket.discard(request_id)
+        self._depth.set(len(self._bucket))
 
     def close(self) -> None:
         self._bucket.close()
@@ -306,7 +315,4 @@ class InProcessRecognitionClient:
                 else:
                     reply.errors[index] = error
             for owner, reply in replies.items():
-                with self._lock:
-                    waiting = self._waiting.get(owner)
-                if waiting is not None:
-                    waiting.add(reply)
+                self._deliver(owner, reply)

@@ -37,6 +37,10 @@ DEFAULT_MAX_BATCH = 350
 # A memory guard for very wide crops (long lines): a forward never holds more input pixels than
 # 350 crops of width 512 at height 64. Word crops (W <= 512) always fill batches of max_batch.
 DEFAULT_MAX_BATCH_PIXELS = DEFAULT_MAX_BATCH * 64 * 512
+# On a CPU the BiLSTM runs fastest on forward passes of a few dozen crops (cache-sized); larger
+# ones are slower per crop (monitoring/README.md: the CPU knee). A bucket of 350 is then read in
+# several forward passes of at most this many input pixels: 32 crops 256 wide at height 64.
+CPU_MAX_BATCH_PIXELS = 32 * 64 * 256
 CONTRAST_THRESHOLD = 0.1  # EasyOCR contrast_ths
 CONTRAST_TARGET = 0.5  # EasyOCR adjust_contrast
 
@@ -323,13 +327,17 @@ class Recognizer:
         charset: str | None = None,
         device: str | torch.device = "auto",
         max_batch: int = DEFAULT_MAX_BATCH,
-        max_batch_pixels: int | None = DEFAULT_MAX_BATCH_PIXELS,
+        max_batch_pixels: int | None = None,
         contrast_round: bool | None = None,
     ) -> None:
+        """``max_batch_pixels`` caps one forward pass's input; None picks it for the device."""
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.loaded: LoadedRecognizer = load_recognizer_model(weights_path, arch, charset, device)
         self.max_batch = max_batch
+        if max_batch_pixels is None:
+            cpu = self.loaded.device.type == "cpu"
+            max_batch_pixels = CPU_MAX_BATCH_PIXELS if cpu else DEFAULT_MAX_BATCH_PIXELS
         self.max_batch_pixels = max_batch_pixels
         spec = self.loaded.spec
         if contrast_round is None:
