@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
@@ -21,3 +22,14 @@ def serve(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def assert_error(response: requests.Response, status: int, code: str) -> dict:
+    """The contract's error shape: status, JSON body with code and message, no traceback."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == code, error
+    assert error["message"]
+    assert "Traceback" not in response.text
+    return error

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Settings
 from std_service.app import create_app
-from tests.render import png_bytes, render_words
-from tests.servers import serve
+from tests.render import png_bytes, png_header_only, render_words
+from tests.servers import assert_error, serve
 
 DEV_IMAGE = "ic15train_img_1.jpg"
 SMALL = {"canvas_size": "640"}
@@ -31,17 +29,6 @@ PAGE_WORDS = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
 PAGE, PAGE_QUADS = render_words(PAGE_WORDS)
 PAGE_PNG = png_bytes(PAGE)
 TIMEOUT_S = 120
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG signature, IHDR and IEND, no pixel data: it claims a size and costs nothing."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
 def gif_bytes() -> bytes:
@@ -72,16 +59,6 @@ def detect(url: str, image: bytes, **fields: str) -> requests.Response:
 
 def detect_json(url: str, payload: dict) -> requests.Response:
     return requests.post(f"{url}/detection", json=payload, timeout=TIMEOUT_S)
-
-
-def assert_error(response: requests.Response, status: int, code: str) -> None:
-    """The contract's error shape: status, JSON body with code and message, no traceback."""
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    assert error["message"]
-    assert "Traceback" not in response.text
 
 
 def rect_iou(a: list[list[float]], b: list[list[float]]) -> float:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -19,8 +17,8 @@ import requests
 
 from common.config import Settings
 from str_service.app import create_app
-from tests.render import png_bytes, render_words
-from tests.servers import serve
+from tests.render import png_bytes, png_header_only, render_words
+from tests.servers import assert_error, serve
 
 PAGE_WORDS = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
 PAGE, PLACED = render_words(PAGE_WORDS)
@@ -38,17 +36,6 @@ def crop_png(quad: list[list[float]]) -> bytes:
 
 
 CROPS = [crop_png(quad) for quad in QUADS]
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG signature, IHDR and IEND, no pixel data: it claims a size and costs nothing."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
 def b64(data: bytes) -> str:
@@ -86,17 +73,6 @@ def post_json(url: str, payload: object) -> requests.Response:
         headers={"Content-Type": "application/json"},
         timeout=TIMEOUT_S,
     )
-
-
-def assert_error(response: requests.Response, status: int, code: str) -> dict:
-    """The contract's error shape: status, JSON body with code and message, no traceback."""
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    assert error["message"]
-    assert "Traceback" not in response.text
-    return error
 
 
 def assert_reads(response: requests.Response, words: list[str]) -> dict:
