@@ -32,6 +32,7 @@ from common.errors import (
 
 log = logging.getLogger(__name__)
 
+JSON_CACHE_KEY = "ocr.json_body"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 ACCEPTED_TYPES = ("multipart/form-data", "application/json", "application/x-www-form-urlencoded")
 
@@ -118,8 +119,17 @@ def require_body_type(req: Request) -> str:
 
 
 def json_body(req: Request) -> dict:
-    """The parsed JSON object of a JSON request; malformed JSON is a 400, not a 500."""
-    data = req.get_data(cache=True)
+    """The parsed JSON object of a JSON request; malformed JSON is a 400, not a 500.
+
+    Parsed once per request and kept in its environ: the image, the boxes and the parameters
+    all come from the same body, and a 20 MB base64 upload shouldn't be parsed three times.
+    """
+    if JSON_CACHE_KEY not in req.environ:
+        req.environ[JSON_CACHE_KEY] = _parse_json_body(req.get_data(cache=True))
+    return req.environ[JSON_CACHE_KEY]
+
+
+def _parse_json_body(data: bytes) -> dict:
     if not data.strip():
         return {}  # nothing sent: the caller's own check then names what is missing
     try:
