@@ -25,7 +25,9 @@ class Settings:
     str_max_batch: int = 350
     str_max_wait_ms: float = 50.0
     str_bucket_policy: str = "adaptive"
-    str_max_crops: int = 2000
+    str_max_crops: int = 500
+    str_delivery_limit: int = 3
+    str_max_queued_crops: int = 5000
     ocr_timeout_s: float = 60.0
     ocr_device: str = "auto"
     ocr_threads: int = 0
@@ -37,6 +39,13 @@ class Settings:
     ocr_max_upload_mb: float = 20.0
     ocr_max_pixels: int = 50_000_000
     ocr_api_key: str | None = None
+    ocr_max_inflight: int = 4
+    ocr_max_detect_pixels: int = 1280 * 1280
+    bind: str = "127.0.0.1"
+    port: int = 0
+    ocr_http_threads: int = 8
+    ocr_client_timeout_s: float = 30.0
+    metrics_port: int = 9100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +74,14 @@ class Settings:
             "OCR_MODE": self.ocr_mode in ("embedded", "distributed"),
             "OCR_MAX_UPLOAD_MB": self.ocr_max_upload_mb > 0,
             "OCR_MAX_PIXELS": self.ocr_max_pixels >= 1,
+            "STR_DELIVERY_LIMIT": self.str_delivery_limit >= 1,
+            "STR_MAX_QUEUED_CROPS": self.str_max_queued_crops >= 1,
+            "OCR_MAX_INFLIGHT": self.ocr_max_inflight >= 1,
+            "OCR_MAX_DETECT_PIXELS": self.ocr_max_detect_pixels >= 1,
+            "PORT": 0 <= self.port <= 65535,
+            "OCR_HTTP_THREADS": self.ocr_http_threads >= 1,
+            "OCR_CLIENT_TIMEOUT_S": self.ocr_client_timeout_s > 0,
+            "METRICS_PORT": 0 <= self.metrics_port <= 65535,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -74,6 +91,16 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.ocr_max_upload_mb * 1024 * 1024)
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        """Where the crops queue dead-letters what no worker can answer (``STR_QUEUE``.dlx)."""
+        return f"{self.str_queue}.dlx"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        """Poison and repeatedly failing crop messages end up here (``STR_QUEUE``.dead)."""
+        return f"{self.str_queue}.dead"
 
 
 def _parse(name: str, raw: str, kind: object) -> object:

@@ -20,6 +20,16 @@ def test_defaults_match_the_design() -> None:
     assert settings.str_queue == "ocr.str.crops"
     assert settings.ocr_api_key is None
     assert settings.craft_weights is None and settings.str_weights is None
+    # Reliability limits: a default deployment binds loopback and refuses runaway requests.
+    assert settings.bind == "127.0.0.1"
+    assert settings.str_max_crops == 500
+    assert settings.ocr_max_detect_pixels == 1280 * 1280
+    assert settings.ocr_max_inflight == 4
+    assert settings.str_delivery_limit == 3
+    assert (settings.dead_letter_exchange, settings.dead_letter_queue) == (
+        "ocr.str.crops.dlx",
+        "ocr.str.crops.dead",
+    )
 
 
 def test_environment_values_are_parsed() -> None:
@@ -95,6 +105,14 @@ def test_bad_numbers_name_the_variable(name: str, value: str) -> None:
         ("OCR_THREADS", "-2"),
         ("OCR_MAX_UPLOAD_MB", "0"),
         ("OCR_MAX_PIXELS", "0"),
+        ("OCR_MAX_INFLIGHT", "0"),
+        ("OCR_MAX_DETECT_PIXELS", "0"),
+        ("STR_DELIVERY_LIMIT", "0"),
+        ("STR_MAX_QUEUED_CROPS", "0"),
+        ("PORT", "70000"),
+        ("OCR_HTTP_THREADS", "0"),
+        ("OCR_CLIENT_TIMEOUT_S", "0"),
+        ("METRICS_PORT", "-1"),
     ],
 )
 def test_out_of_range_and_unknown_values_name_the_variable(name: str, value: str) -> None:
