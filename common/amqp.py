@@ -15,6 +15,8 @@ from contextlib import contextmanager
 import pika
 import pika.exceptions
 
+from common.config import Settings
+
 CONNECTION_ERRORS = (
     pika.exceptions.AMQPConnectionError,
     pika.exceptions.AMQPChannelError,
@@ -22,6 +24,7 @@ CONNECTION_ERRORS = (
     ConnectionError,
 )
 HEARTBEAT_S = 30
+PRECONDITION_FAILED = 406
 
 
 @contextmanager
@@ -40,27 +43,95 @@ def open_connection(url: str) -> Iterator[pika.BlockingConnection]:
                 pass
 
 
-def declare_crops_queue(channel, name: str):  # noqa: ANN001, ANN201 - pika's types
-    """The crops queue is durable so that queued work survives a broker restart."""
-    return channel.queue_declare(queue=name, durable=True)
+class QueueConfigError(RuntimeError):
+    """The crops queue exists with other arguments; only an operator can resolve that."""
+
+
+def declare_crops_queue(channel, settings: Settings):  # noqa: ANN001, ANN201 - pika's types
+    """Declare the crops queue and its dead-letter route; returns the queue's Declare-Ok.
+
+    A durable quorum queue: its delivery limit dead-letters a message that killed
+    ``STR_DELIVERY_LIMIT`` workers, and rejected (poison) messages go the same way. The DLX is a
+    headers exchange bound on the first death's reason, so crops that merely expired (their
+    request gave up) are dropped rather than kept. Raises QueueConfigError, with the fix, when a
+    queue of that name exists with other arguments (e.g. the classic queue of an older version).
+    """
+    queue, exchange, dead = (
+        settings.str_queue,
+        settings.dead_letter_exchange,
+        settings.dead_letter_queue,
+    )
+    try:
+        channel.exchange_declare(exchange, exchange_type="headers", durable=True)
+        channel.queue_declare(dead, durable=True)
+        for reason in ("rejected", "delivery_limit"):
+            channel.queue_bind(
+                dead,
+                exchange,
+                arguments={"x-match": "any-with-x", "x-first-death-reason": reason},
+            )
+        return channel.queue_declare(
+            queue,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": settings.str_delivery_limit,
+                "x-dead-letter-exchange": exchange,
+            },
+        )
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != PRECONDITION_FAILED:
+            raise
+        raise QueueConfigError(
+            f"the broker refuses to declare {queue!r} as a quorum queue with delivery limit "
+            f"{settings.str_delivery_limit} and dead-letter exchange {exchange!r}: a queue or "
+            f"exchange of that name exists with other arguments ({exc.reply_text}). Delete it "
+            f"once it holds nothing you need (rabbitmqctl delete_queue {queue}) and it is "
+            "redeclared on the next attempt"
+        ) from None
+
+
+def probe_queue(channel, name: str) -> tuple[int, int]:  # noqa: ANN001 - pika's channel
+    """(consumers, messages ready) of an existing queue, by a passive declare."""
+    method = channel.queue_declare(name, passive=True).method
+    return method.consumer_count, method.message_count
 
 
 def serve_forever(
-    serve_once: Callable[[], None],
+    serve_once: Callable[[Callable[[], None]], None],
     stopping: threading.Event,
     log: logging.Logger,
     max_delay_s: float = 10.0,
+    initial_delay_s: float = 0.5,
 ) -> None:
-    """Run ``serve_once`` until ``stopping`` is set, reconnecting with back-off when it breaks."""
-    delay = 0.5
+    """Run ``serve_once`` until ``stopping`` is set, reconnecting with back-off when it breaks.
+
+    ``serve_once`` gets a ``connected()`` callback to call once its connection is set up and
+    serving: a drop after that starts the back-off over, so one long outage doesn't make every
+    later reconnect wait the longest delay. Attempts that fail before connecting double it.
+    """
+    delay = initial_delay_s
     while not stopping.is_set():
+        served = threading.Event()
         try:
-            serve_once()
-            delay = 0.5
+            serve_once(served.set)
+            if stopping.is_set():
+                break
+            problem = "connection closed"
+        except QueueConfigError as exc:
+            if stopping.is_set():
+                break
+            log.error("%s; retrying in %.0fs", exc, max_delay_s)
+            stopping.wait(max_delay_s)
+            delay = initial_delay_s
+            continue
         except CONNECTION_ERRORS as exc:
             if stopping.is_set():
                 break
-            log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)
+            problem = f"broker connection lost ({exc or type(exc).__name__})"
+        if served.is_set():
+            delay = initial_delay_s
+        log.warning("%s; reconnecting in %.1fs", problem, delay)
         stopping.wait(delay)
         delay = min(delay * 2, max_delay_s)
 

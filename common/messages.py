@@ -23,6 +23,13 @@ class MessageError(ValueError):
     """A message that can't be decoded; the worker answers it with an error and acks it."""
 
 
+class UnanswerableMessage(MessageError):
+    """A message without a usable reply address: nobody can be told, so it is dead-lettered."""
+
+
+CROP_HEADERS = ("index", "count", "height", "width", "deadline_ms")
+
+
 @dataclass(frozen=True)
 class CropMessage:
     request_id: str
@@ -51,29 +58,80 @@ def encode_crop(crop: np.ndarray, index: int, count: int, deadline: float) -> tu
     return np.ascontiguousarray(crop).tobytes(), headers
 
 
+def reply_address(correlation_id: object, reply_to: object) -> tuple[str, str] | None:
+    """(request id, reply queue) when both are non-empty text, else None: nobody to answer.
+
+    pika hands back a short string that isn't UTF-8 as bytes; such an id can't be echoed.
+    """
+    if isinstance(correlation_id, str) and isinstance(reply_to, str):
+        if correlation_id and reply_to:
+            return correlation_id, reply_to
+    return None
+
+
+def header_int(headers: object, name: str) -> int | None:
+    """The header ``name`` when it is a real integer (not a bool, str, float or bytes)."""
+    value = headers.get(name) if isinstance(headers, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def decode_crop(
     body: bytes, headers: dict | None, correlation_id: str | None, reply_to: str | None
 ) -> CropMessage:
-    """Parse a crop message, or raise MessageError saying what is wrong with it."""
-    headers = headers or {}
-    if not correlation_id or not reply_to:
-        raise MessageError("message lacks correlation_id or reply_to")
-    try:
-        index, count = int(headers["index"]), int(headers["count"])
-        height, width = int(headers["height"]), int(headers["width"])
-        deadline = int(headers["deadline_ms"]) / 1000.0
-    except (KeyError, TypeError, ValueError):
+    """Parse a crop message, or raise MessageError saying what is wrong with it.
+
+    Every field comes from whoever could publish to the queue, so each is checked before use:
+    UnanswerableMessage when there is no reply address, MessageError for the rest.
+    """
+    address = reply_address(correlation_id, reply_to)
+    if address is None:
+        raise UnanswerableMessage(
+            "message needs a non-empty text correlation_id and reply_to, got "
+            f"{_describe(correlation_id)} and {_describe(reply_to)}"
+        )
+    if headers is None:
+        headers = {}
+    if not isinstance(headers, dict):
+        raise MessageError(f"headers must be a table, got {type(headers).__name__}")
+    values = {}
+    for name in CROP_HEADERS:
+        if name not in headers:
+            raise MessageError(f"header {name!r} is missing (need {', '.join(CROP_HEADERS)})")
+        value = header_int(headers, name)
+        if value is None:
+            raise MessageError(
+                f"header {name!r} must be an integer, got {_describe(headers[name])}"
+            )
+        values[name] = value
+    index, count = values["index"], values["count"]
+    height, width = values["height"], values["width"]
+    if not 0 <= index < count:
+        raise MessageError(f"index {index} is outside 0..count-1 (count {count})")
+    if not (1 <= height <= MAX_CROP_SIDE and 1 <= width <= MAX_CROP_SIDE):
         raise MessageError(
-            "headers need integer index, count, height, width and deadline_ms"
-        ) from None
-    if not (0 <= index < count) or not (
-        1 <= height <= MAX_CROP_SIDE and 1 <= width <= MAX_CROP_SIDE
-    ):
-        raise MessageError(f"bad crop geometry or index: {index}/{count}, {width}x{height}")
+            f"declared shape {height}x{width} is outside 1..{MAX_CROP_SIDE} per side"
+        )
+    if values["deadline_ms"] < 0:
+        raise MessageError(f"deadline_ms {values['deadline_ms']} is negative")
+    if not isinstance(body, bytes | bytearray):
+        raise MessageError(f"body must be bytes, got {type(body).__name__}")
+    if not body:
+        raise MessageError(f"body is empty, expected {height}x{width} = {height * width} bytes")
     if len(body) != height * width:
-        raise MessageError(f"body holds {len(body)} bytes, expected {height}x{width}")
-    image = np.frombuffer(body, dtype=np.uint8).reshape(height, width)
-    return CropMessage(correlation_id, reply_to, index, count, deadline, image)
+        raise MessageError(
+            f"body holds {len(body)} bytes, expected {height}x{width} = {height * width}"
+        )
+    image = np.frombuffer(bytes(body), dtype=np.uint8).reshape(height, width)
+    request_id, queue = address
+    return CropMessage(request_id, queue, index, count, values["deadline_ms"] / 1000.0, image)
+
+
+def _describe(value: object) -> str:
+    """A short, safe description of an untrusted value for an error message."""
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
 
 
 @dataclass

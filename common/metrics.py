@@ -1,22 +1,17 @@
 """Prometheus metrics shared by every service.
 
-Metric objects are module-level because Prometheus' client keeps one registry per process; the
-endpoint renders the multiprocess view when PROMETHEUS_MULTIPROC_DIR is set, which is how the
-numbers stay correct under several gunicorn workers.
+Metric objects are module-level because Prometheus' client keeps one registry per process, and
+every service runs as one process (scale out with more processes, each scraped on its own).
 """
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
-    multiprocess,
 )
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
@@ -51,15 +46,19 @@ QUEUE_DEPTH = Gauge(
     "ocr_queue_depth",
     "Messages waiting in the crops queue, as the broker last reported",
     ["queue"],
-    # livemax: gunicorn's child_exit hook removes a dead worker's value; plain max keeps it forever.
-    multiprocess_mode="livemax",
+)
+DEAD_LETTERS = Counter(
+    "ocr_dead_letters_total",
+    "Crop messages a worker could not answer and sent to the dead-letter queue, by reason",
+    ["reason"],
+)
+IN_FLIGHT = Gauge(
+    "ocr_in_flight_requests",
+    "Model requests admitted and not yet answered, by service",
+    ["service"],
 )
 
 
 def render_metrics() -> tuple[bytes, str]:
-    """The Prometheus text exposition for this process, or for all workers in multiprocess mode."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+    """The Prometheus text exposition of this process."""
     return generate_latest(), CONTENT_TYPE_LATEST

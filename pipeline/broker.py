@@ -20,7 +20,13 @@ import pika
 import pika.exceptions
 
 from common import metrics
-from common.amqp import CONNECTION_ERRORS, declare_crops_queue, open_connection, serve_forever
+from common.amqp import (
+    CONNECTION_ERRORS,
+    declare_crops_queue,
+    open_connection,
+    probe_queue,
+    serve_forever,
+)
 from common.config import Settings
 from common.errors import Overloaded, Timeout, UpstreamError
 from common.messages import CROP_CONTENT_TYPE, MessageError, Reply, encode_crop
@@ -28,6 +34,8 @@ from common.messages import CROP_CONTENT_TYPE, MessageError, Reply, encode_crop
 log = logging.getLogger(__name__)
 
 EMBEDDED_QUEUE = "embedded"  # the queue label of the in-process bucket's depth
+PROBE_EVERY_S = 2.0  # how often the pipeline learns the crops queue's consumers and depth
+REPROBE_WAIT_S = 2.0  # longest a request waits for a fresh probe when the last saw no worker
 
 
 @dataclass
@@ -127,7 +135,9 @@ class RabbitRecognitionClient(_RecognitionClient):
 
     One I/O thread owns the pika connection (pika connections are not thread-safe); request
     threads hand it work with ``add_callback_threadsafe``. If the broker restarts, the thread
-    reconnects and republishes the crops of every request still waiting, so none is lost.
+    reconnects and republishes the crops of every request still waiting, so none is lost. Every
+    ``PROBE_EVERY_S`` it also learns how many workers consume the crops queue and how many crops
+    wait there, so readiness and admission can refuse work nobody would read.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -138,6 +148,10 @@ class RabbitRecognitionClient(_RecognitionClient):
         self._reply_queue = ""
         self._ready = threading.Event()
         self._stopping = threading.Event()
+        self.consumers: int | None = None  # workers on the crops queue at the last probe
+        self._queued = 0
+        self._probed = threading.Condition()
+        self._probes = 0  # how many probes have completed, so a waiter can see a fresh one
         self._thread = threading.Thread(target=self._run, name="rabbit-replies", daemon=True)
         self._thread.start()
 
@@ -148,10 +162,33 @@ class RabbitRecognitionClient(_RecognitionClient):
     def wait_connected(self, timeout_s: float) -> bool:
         return self._ready.wait(timeout_s)
 
+    def queued_crops(self) -> int:
+        """Crops waiting in the crops queue at the last probe (not those workers hold)."""
+        return self._queued
+
     def _send(self, request_id: str, waiting: _Waiting) -> None:
         if not self._ready.wait(min(max(0.0, waiting.deadline - time.time()), 5.0)):
             raise Overloaded("the message broker is not reachable", retry_after_s=5)
+        if self.consumers == 0 and self._fresh_consumers() == 0:
+            raise Overloaded(
+                f"no str worker is consuming {self.settings.str_queue}", retry_after_s=5
+            )
         self._submit(request_id, waiting)
+
+    def _fresh_consumers(self) -> int | None:
+        """Probe again before refusing, so a worker that has just started isn't missed."""
+        connection = self._connection
+        if connection is None:
+            return self.consumers
+        with self._probed:
+            seen = self._probes
+        try:
+            connection.add_callback_threadsafe(self._probe)
+        except CONNECTION_ERRORS:
+            return self.consumers
+        with self._probed:
+            self._probed.wait_for(lambda: self._probes != seen, REPROBE_WAIT_S)
+        return self.consumers
 
     def close(self) -> None:
         self._stopping.set()
@@ -216,28 +253,49 @@ class RabbitRecognitionClient(_RecognitionClient):
             return
         self._deliver(props.correlation_id or "", reply)
 
+    def _probe(self) -> None:
+        """On the I/O thread: the crops queue's consumers and ready messages, by passive declare."""
+        channel = self._channel
+        if channel is None:
+            return
+        consumers, queued = probe_queue(channel, self.settings.str_queue)
+        with self._probed:
+            self.consumers, self._queued = consumers, queued
+            self._probes += 1
+            self._probed.notify_all()
+
     def _run(self) -> None:
         serve_forever(self._serve, self._stopping, log)
 
-    def _serve(self) -> None:
+    def _serve(self, connected: Callable[[], None]) -> None:
         try:
             with open_connection(self.settings.rabbitmq_url) as connection:
                 channel = connection.channel()
-                declare_crops_queue(channel, self.settings.str_queue)
+                declare_crops_queue(channel, self.settings)
                 declared = channel.queue_declare(queue="", exclusive=True, auto_delete=True)
                 self._reply_queue = declared.method.queue
                 channel.basic_consume(self._reply_queue, self._on_reply, auto_ack=True)
                 self._connection, self._channel = connection, channel
+                self._probe()
                 with self._lock:
                     resend = list(self._waiting.items())
                 for request_id, waiting in resend:  # requests out when the broker went away
                     self._publish_safely(request_id, waiting)
                 self._ready.set()
+                connected()
+                next_probe = time.monotonic() + PROBE_EVERY_S
                 while not self._stopping.is_set():
                     connection.process_data_events(time_limit=0.5)
+                    if time.monotonic() >= next_probe:
+                        self._probe()
+                        next_probe = time.monotonic() + PROBE_EVERY_S
         finally:
             self._ready.clear()
             self._connection = self._channel = None
+            with self._probed:
+                self.consumers = None  # unknown until the next connection's probe
+                self._probes += 1
+                self._probed.notify_all()
 
 
 class InProcessRecognitionClient(_RecognitionClient):
@@ -279,6 +337,10 @@ class InProcessRecognitionClient(_RecognitionClient):
     def _forget(self, request_id: str) -> None:
         self._bucket.discard(request_id)
         self._depth.set(len(self._bucket))
+
+    def queued_crops(self) -> int:
+        """Crops waiting in the in-process bucket (the embedded twin of the crops queue)."""
+        return len(self._bucket)
 
     def close(self) -> None:
         self._bucket.close()

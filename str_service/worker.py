@@ -8,6 +8,11 @@ replies; recognition runs in a second thread so that heartbeats keep flowing dur
 The only way back from the recognition thread is ``add_callback_threadsafe``. Replies are
 published before the crops are acked, so a worker killed mid-batch loses nothing: the broker
 redelivers its unacked crops to another worker.
+
+No message may take a worker down: a malformed one gets an error reply and is acked; one that
+can't be answered (no usable reply address) or that fails unexpectedly is rejected to the
+dead-letter queue. A message that kills workers anyway is dead-lettered by the quorum queue's
+delivery limit.
 """
 
 from __future__ import annotations
@@ -35,10 +40,19 @@ from common.amqp import (
     broker_reachable,
     declare_crops_queue,
     open_connection,
+    probe_queue,
     serve_forever,
 )
 from common.config import Settings
-from common.messages import REPLY_CONTENT_TYPE, MessageError, Reply, decode_crop
+from common.messages import (
+    REPLY_CONTENT_TYPE,
+    MessageError,
+    Reply,
+    UnanswerableMessage,
+    decode_crop,
+    header_int,
+    reply_address,
+)
 from str_service.bucket import Batch, BucketConfig, BucketItem, BucketMonitor
 
 log = logging.getLogger("str_service.worker")
@@ -86,25 +100,28 @@ class Worker:
 
     # -- the connection thread ---------------------------------------------------------------
 
-    def _consume(self) -> None:
+    def _consume(self, connected: Callable[[], None]) -> None:
         try:
             with open_connection(self.settings.rabbitmq_url) as connection:
-                self._consume_on(connection)
+                self._consume_on(connection, connected)
         finally:
             self._busy = False  # a batch of a dead connection is abandoned; the broker redelivers
 
-    def _consume_on(self, connection: pika.BlockingConnection) -> None:
+    def _consume_on(
+        self, connection: pika.BlockingConnection, connected: Callable[[], None]
+    ) -> None:
         channel = connection.channel()
-        declare_crops_queue(channel, self.settings.str_queue)
+        declare_crops_queue(channel, self.settings)
         channel.basic_qos(prefetch_count=self.prefetch)
         bucket = BucketMonitor(self.bucket_config)
         arrived = [0]
 
         def on_message(ch, method, props, body) -> None:  # noqa: ANN001 - pika's signature
             arrived[0] += 1
-            self._accept(ch, bucket, method.delivery_tag, props, body)
+            self._on_message(ch, bucket, method.delivery_tag, props, body)
 
         channel.basic_consume(self.settings.str_queue, on_message, auto_ack=False)
+        connected()
         log.info("worker %s consuming %s", self.name, self.settings.str_queue)
         next_depth_probe = 0.0
         while not self._stopping.is_set():
@@ -121,15 +138,29 @@ class Worker:
                     self._dispatch(channel, connection, batch)
             if time.monotonic() >= next_depth_probe:
                 next_depth_probe = time.monotonic() + QUEUE_DEPTH_EVERY_S
-                depth = declare_crops_queue(channel, self.settings.str_queue)
-                metrics.QUEUE_DEPTH.labels(self.settings.str_queue).set(depth.method.message_count)
+                _, depth = probe_queue(channel, self.settings.str_queue)
+                metrics.QUEUE_DEPTH.labels(self.settings.str_queue).set(depth)
         channel.stop_consuming()
         while self._busy:  # let the running batch reply and ack before closing
             connection.process_data_events(time_limit=0.1)
 
+    def _on_message(self, channel, bucket: BucketMonitor, tag: int, props, body: bytes) -> None:  # noqa: ANN001
+        """pika's callback: nothing but a lost connection may escape it, or the worker dies."""
+        try:
+            self._accept(channel, bucket, tag, props, body)
+        except CONNECTION_ERRORS:
+            raise  # the consume loop reconnects; the broker redelivers what wasn't acked
+        except Exception:  # noqa: BLE001 - one bad message must not take the worker down
+            log.exception("unexpected failure handling message %s; dead-lettering it", tag)
+            self._dead_letter(channel, tag, "unexpected")
+
     def _accept(self, channel, bucket: BucketMonitor, tag: int, props, body: bytes) -> None:  # noqa: ANN001
         try:
             crop = decode_crop(body, props.headers, props.correlation_id, props.reply_to)
+        except UnanswerableMessage as exc:
+            log.warning("dead-lettering unanswerable message: %s", exc)
+            self._dead_letter(channel, tag, "unanswerable")
+            return
         except MessageError as exc:
             log.warning("rejecting undecodable message: %s", exc)
             self._reply_error(channel, props, str(exc))
@@ -143,14 +174,27 @@ class Worker:
         )
         bucket.add(BucketItem(owner=(crop.reply_to, crop.request_id), payload=pending))
 
+    def _dead_letter(self, channel, tag: int, reason: str) -> None:  # noqa: ANN001
+        """Reject without requeue: the crops queue's DLX routes it to the dead-letter queue."""
+        channel.basic_nack(tag, requeue=False)
+        metrics.DEAD_LETTERS.labels(reason).inc()
+
     def _reply_error(self, channel, props, message: str) -> None:  # noqa: ANN001
-        if not (props.reply_to and props.correlation_id):
+        """Tell the request its crop was bad; only called with a valid reply address."""
+        address = reply_address(props.correlation_id, props.reply_to)
+        if address is None:
             return
-        index = (props.headers or {}).get("index", -1)
+        request_id, reply_to = address
+        index = header_int(props.headers, "index")
         reply = Reply(
-            props.correlation_id, "", 0, 0.0, errors={int(index): message}, worker=self.name
+            request_id,
+            "",
+            0,
+            0.0,
+            errors={-1 if index is None else index: message},
+            worker=self.name,
         )
-        self._publish_reply(channel, props.reply_to, props.correlation_id, reply)
+        self._publish_reply(channel, reply_to, request_id, reply)
 
     def _dispatch(self, channel, connection: pika.BlockingConnection, batch: Batch) -> None:  # noqa: ANN001
         now = time.time()
@@ -189,12 +233,32 @@ class Worker:
                 reply.results[pending.index] = readings[position]
             else:
                 reply.errors[pending.index] = error
-        for (reply_to, request_id), reply in replies.items():
+        try:
+            for key, reply in replies.items():
+                self._answer_group(channel, key, reply, groups[key])
+        finally:
+            self._busy = False
+
+    def _answer_group(
+        self,
+        channel,  # noqa: ANN001
+        key: tuple[str, str],
+        reply: Reply,
+        members: list[Pending],
+    ) -> None:
+        """Reply to one request and ack its crops; dead-letter them if the reply can't be made."""
+        reply_to, request_id = key
+        try:
             self._publish_reply(channel, reply_to, request_id, reply)
-        for members in groups.values():
+        except CONNECTION_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - this request's crops fail, the worker goes on
+            log.exception("could not reply to %s; dead-lettering its crops", request_id)
             for pending in members:
-                channel.basic_ack(pending.delivery_tag)
-        self._busy = False
+                self._dead_letter(channel, pending.delivery_tag, "unexpected")
+            return
+        for pending in members:
+            channel.basic_ack(pending.delivery_tag)
 
     def _publish_reply(self, channel, reply_to: str, request_id: str, reply: Reply) -> None:  # noqa: ANN001
         channel.basic_publish(
@@ -252,14 +316,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_threads(settings.ocr_threads)
     recognizer = Recognizer.from_settings(settings)
     worker = Worker(settings, lambda crops: recognizer.recognize(crops).results)
-    metrics_port = int(os.environ.get("METRICS_PORT", "9100"))
-    if metrics_port:
+    if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port)
+        start_http_server(settings.metrics_port, addr=settings.bind)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop())
-    log.info("model %s ready; metrics on :%s", recognizer.model_name, metrics_port)
+    log.info(
+        "model %s ready; metrics on %s:%s",
+        recognizer.model_name,
+        settings.bind,
+        settings.metrics_port or "(off)",
+    )
     worker.run()
     return 0
 

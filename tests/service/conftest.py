@@ -84,6 +84,30 @@ def queue_depth(url: str, name: str) -> int:
         return channel.queue_declare(name, durable=True, passive=True).method.message_count
 
 
+def rabbitmqctl_queue(name: str) -> tuple[int, int, int]:
+    """(ready, unacked, consumers) of a queue, as the broker itself counts them."""
+    out = subprocess.run(
+        [
+            "rabbitmqctl",
+            "-q",
+            "list_queues",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+            "consumers",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] == name:
+            return int(parts[1]), int(parts[2]), int(parts[3])
+    return 0, 0, 0
+
+
 def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:  # noqa: ANN001
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -173,6 +197,24 @@ def ocr_stack(
             for _ in range(workers):
                 stack.enter_context(ThreadWorker(settings, recognizer))
             engine = distributed_engine(settings)
+            if workers:  # up means ready: the client has seen a worker consuming
+                assert wait_until(lambda: engine.readiness()[0], 30.0, 0.2), engine.readiness()
         stack.callback(engine.close)
         url = stack.enter_context(serve(create_app(settings, engine)))
         yield url, engine
+
+
+@pytest.fixture(autouse=True)
+def _dead_letter_cleanup(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test's crops queue comes with a dead-letter exchange and queue; delete them too.
+
+    Acts only for tests that use ``queue_name`` (whose own teardown deletes the crops queue).
+    """
+    if "queue_name" not in request.fixturenames:
+        yield
+        return
+    names = Settings(str_queue=request.getfixturevalue("queue_name"))
+    yield
+    with amqp_channel(RABBITMQ_URL) as channel:
+        channel.queue_delete(names.dead_letter_queue)
+        channel.exchange_delete(names.dead_letter_exchange)
