@@ -7,9 +7,17 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 STD_PORT ?= 5001
 STR_PORT ?= 5002
 PIPELINE_PORT ?= 5000
-GUNICORN := $(BIN)/gunicorn -c python:common.gunicorn_conf
+WEB_PORT ?= 8501
+# Interface every local server binds: loopback unless you ask for more (BIND=0.0.0.0).
+BIND ?= 127.0.0.1
+# supervisord's pid file and control socket (supervisorctl -s unix://$(RUN_DIR)/supervisor.sock).
+RUN_DIR ?= $(or $(TMPDIR),/tmp)/ocr-supervisor-$(shell id -u)
+SERVE := BIND=$(BIND) $(BIN)/python -m common.server
+SUPERVISORD = OCR_BIN=$(abspath $(BIN)) OCR_RUN_DIR=$(RUN_DIR) BIND=$(BIND) \
+	PIPELINE_PORT=$(PIPELINE_PORT) STD_PORT=$(STD_PORT) STR_PORT=$(STR_PORT) WEB_PORT=$(WEB_PORT) \
+	WORKERS=$(or $(WORKERS),1) $(BIN)/supervisord -n -c
 
-.PHONY: help install run run-services run-std run-str test lint format bench clean
+.PHONY: help install run run-services run-std run-str test lint format audit bench clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -24,23 +32,23 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)  ## Create .venv and install the pinned dependencies
 
 
-HONCHO := $(BIN)/honcho --no-colour -e /dev/null
+run: install  ## Embedded pipeline on :$(PIPELINE_PORT) + web page on :$(WEB_PORT) (no broker needed)
+	@echo "pipeline: curl -F image=@page.png http://$(BIND):$(PIPELINE_PORT)/pipeline"
+	@echo "web page: http://$(BIND):$(WEB_PORT)"
+	@mkdir -p $(RUN_DIR)
+	$(SUPERVISORD) deploy/supervisord.embedded.conf
 
-run: install  ## Embedded pipeline on :$(PIPELINE_PORT) + web page on :8501 (no broker needed)
-	@echo "pipeline: curl -F image=@page.png http://127.0.0.1:$(PIPELINE_PORT)/pipeline"
-	@echo "web page: http://127.0.0.1:8501"
-	$(HONCHO) -f Procfile.embedded start
-
-run-services: install  ## std, str, WORKERS=N str workers, pipeline and web as local processes
-	@echo "pipeline: curl -F image=@page.png http://127.0.0.1:$(PIPELINE_PORT)/pipeline  (RABBITMQ_URL=$${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/%2F})"
-	@echo "web page: http://127.0.0.1:8501"
-	$(HONCHO) -f Procfile start -c worker=$(or $(WORKERS),1)
+run-services: install  ## std, str, WORKERS=N str workers, pipeline and web, restarted if one dies
+	@echo "pipeline: curl -F image=@page.png http://$(BIND):$(PIPELINE_PORT)/pipeline  (RABBITMQ_URL=$${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/%2F})"
+	@echo "web page: http://$(BIND):$(WEB_PORT)"
+	@mkdir -p $(RUN_DIR)
+	OCR_THREADS=$${OCR_THREADS:-1} $(SUPERVISORD) deploy/supervisord.services.conf
 
 run-std: install  ## Only the CRAFT detection service on :$(STD_PORT)
-	PORT=$(STD_PORT) $(GUNICORN) "std_service.app:create_app()"
+	PORT=$(STD_PORT) $(SERVE) std
 
 run-str: install  ## Only the recognition service on :$(STR_PORT)
-	PORT=$(STR_PORT) $(GUNICORN) "str_service.app:create_app()"
+	PORT=$(STR_PORT) $(SERVE) str
 
 test: install  ## Lint, then run the whole test suite
 	$(BIN)/ruff check .
@@ -54,6 +62,9 @@ lint: install  ## ruff check and format check
 format: install  ## Reformat the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+audit: install  ## Look up every installed package's known vulnerabilities on PyPI
+	$(BIN)/python -m monitoring.audit
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -81,6 +81,26 @@ class Timeout(OcrError):
     status, code = 504, "timeout"
 
 
+class InvalidRequest(OcrError):
+    """An HTTP request the front can't parse (bad request line, headers or chunking)."""
+
+    status, code = 400, "invalid_request"
+
+
+class UrlTooLong(OcrError):
+    status, code = 414, "url_too_long"
+
+
+class HeadersTooLarge(OcrError):
+    status, code = 431, "headers_too_large"
+
+
+class OverBudget(OcrError):
+    """Work the request asks for costs more than the service allows one request (422)."""
+
+    status, code = 422, "over_budget"
+
+
 ERRORS_BY_CODE: dict[str, type[OcrError]] = {
     cls.code: cls
     for cls in (
@@ -98,6 +118,10 @@ ERRORS_BY_CODE: dict[str, type[OcrError]] = {
         Overloaded,
         NotReady,
         Timeout,
+        InvalidRequest,
+        UrlTooLong,
+        HeadersTooLarge,
+        OverBudget,
     )
 }
 

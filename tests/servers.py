@@ -1,4 +1,4 @@
-"""Run a real WSGI server for a Flask app on a free loopback port, for service tests."""
+"""Run a Flask app under the services' own HTTP front on a free loopback port, for tests."""
 
 from __future__ import annotations
 
@@ -8,19 +8,26 @@ from contextlib import contextmanager
 
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
+
+from common.config import Settings
+from common.server import make_server
 
 
 @contextmanager
 def serve(app: Flask) -> Iterator[str]:
-    """Serve ``app`` over HTTP on 127.0.0.1 and yield its base URL; stops on exit."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    """Serve ``app`` on 127.0.0.1 as ``python -m common.server`` would; stops on exit.
+
+    The limits come from the app's own settings (``create_base_app`` keeps them in its config),
+    so a test sees the same front, limits and JSON errors as a running service.
+    """
+    settings = app.config.get("OCR_SETTINGS") or Settings()
+    server = make_server(app, settings, "127.0.0.1", 0, service=app.name)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield server.url
     finally:
-        server.shutdown()
+        server.stop()
         thread.join(timeout=10)
 
 

@@ -1,16 +1,11 @@
 """Every Prometheus metric appears on /metrics and moves when the work it measures happens.
 
 Covers the embedded pipeline, the std and str services, the RabbitMQ str worker (queue depth from
-the broker) and gunicorn with two workers (the multiprocess merge).
+the broker).
 """
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,11 +15,12 @@ import numpy as np
 import pika
 import requests
 
+from common.amqp import declare_crops_queue
 from common.messages import CROP_CONTENT_TYPE, Reply, encode_crop
 from monitoring.loadtest import metric_total, parse_metrics
 from tests.render import png_bytes, render_words
 from tests.servers import serve
-from tests.service.conftest import REPO_ROOT, ThreadWorker, amqp_channel, ocr_stack, wait_until
+from tests.service.conftest import ThreadWorker, amqp_channel, ocr_stack, wait_until
 
 FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
 PAGE = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
@@ -167,7 +163,7 @@ def test_worker_reports_queue_depth_batches_and_bucket_wait(
     crop = cv2.cvtColor(render_words([["word"]])[0], cv2.COLOR_RGB2GRAY)
     before = parse_metrics(render_metrics()[0].decode())
     with amqp_channel(broker) as channel:
-        channel.queue_declare(queue_name, durable=True)
+        declare_crops_queue(channel, settings)
         reply_queue = channel.queue_declare("", exclusive=True).method.queue
         request_id = uuid.uuid4().hex
         for index in range(count):  # all queued before the worker starts: a backlog
@@ -206,69 +202,3 @@ def test_worker_reports_queue_depth_batches_and_bucket_wait(
     assert moved(before, after, "ocr_bucket_wait_seconds_count") == batches
     assert moved(before, after, "ocr_str_seconds_count") == batches
     assert moved(before, after, "ocr_str_crops_total") == count
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_gunicorn_workers_merge_their_metrics(tmp_path) -> None:
-    """Two workers: /metrics from either one counts every request, whichever worker served it."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {
-        "OCR_WORKERS": "2",
-        "OCR_THREADS": "1",
-        "OCR_DEVICE": "cpu",
-        "BIND": f"127.0.0.1:{port}",
-        "PYTHONPATH": str(REPO_ROOT),
-        # The access log names the worker that served each request: "<pid>/path".
-        "GUNICORN_CMD_ARGS": "--access-logformat=%(p)s%(U)s",
-    }
-    log_path = tmp_path / "gunicorn.log"
-    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:common.gunicorn_conf"]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*gunicorn, "std_service.app:create_app()"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return requests.get(url + "/readyz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def serving_pids() -> set[str]:
-        return set(re.findall(r"<(\d+)>/detection", log_path.read_text()))
-
-    try:
-        assert wait_until(ready, 90, 0.5), "gunicorn did not come up:\n" + log_path.read_text()
-        image = png_bytes(render_words([["HELLO"]])[0])
-        sent, deadline = 0, time.monotonic() + 60  # the second worker may still be loading
-        while sent < 4 or (len(serving_pids()) < 2 and time.monotonic() < deadline):
-            # A new connection each time, so either worker may take it.
-            response = post_image(url, "/detection", image, canvas_size="128", mag_ratio="1.0")
-            assert response.status_code == 200
-            sent += 1
-            time.sleep(0.1)
-        assert wait_until(lambda: len(serving_pids()) == 2, 2), "one worker served everything"
-        for _ in range(4):
-            values = scrape(url)
-            labels = {"service": "std", "endpoint": "/detection"}
-            assert metric_total(values, "ocr_request_seconds_count", **labels) == sent
-            assert metric_total(values, "ocr_std_seconds_count") == sent
-            assert metric_total(values, "ocr_boxes_per_document_count") == sent
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)

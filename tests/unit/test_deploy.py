@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from common.config import Settings
+from common.server import SERVICES
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -180,17 +181,11 @@ def settings_vars() -> set[str]:
     return {f.name.upper() for f in dataclasses.fields(Settings)}
 
 
-def gunicorn_defaults() -> dict[str, str]:
-    """The variables common/gunicorn_conf.py reads, with its defaults."""
-    text = (REPO / "common" / "gunicorn_conf.py").read_text()
-    return dict(re.findall(r'environ\.get\("([A-Z_]+)",\s*"([^"]*)"\)', text))
-
-
 _ENV_READ = re.compile(r'(?:environ\.get\(|env\.get\(|getenv\(|environ\[)\s*"([A-Z][A-Z0-9_]*)"')
 
 
 def known_app_vars() -> set[str]:
-    """Settings' variables plus every one the code reads itself (gunicorn, worker, web page)."""
+    """Settings' variables plus every one the code reads itself (worker, web page)."""
     names = settings_vars()
     for package in FIRST_PARTY - {"monitoring"}:
         for py in (REPO / package).rglob("*.py"):
@@ -250,9 +245,8 @@ def test_env_example_values_are_the_code_defaults(env_example: dict) -> None:
     """What .env.example calls the default is what the code does when the variable is unset."""
     ours = {k: v for k, v in env_example.items() if k in settings_vars()}
     assert Settings.from_env(ours) == Settings()
-    for name, default in gunicorn_defaults().items():
-        if name in env_example:
-            assert env_example[name] == default, name
+    # The HTTP front reads nothing but Settings: no variable of its own to drift from here.
+    assert not _ENV_READ.findall((REPO / "common" / "server.py").read_text())
 
 
 def test_services_only_set_variables_the_code_reads(compose: dict) -> None:
@@ -302,6 +296,19 @@ def test_ports_agree_with_the_code(compose: dict) -> None:
             m = re.search(rf"^{var}\s*\??=\s*(\d+)", makefile.read_text(), re.M)
             if m:
                 assert int(m.group(1)) == HTTP_PORTS[name], var
+
+
+def test_containers_bind_every_interface_and_local_runs_loopback(compose: dict) -> None:
+    """The code binds 127.0.0.1 by default; a container must bind 0.0.0.0 or its published
+    port reaches nothing, and the port mappings then decide who can connect."""
+    assert Settings().bind == "127.0.0.1"
+    for name in ("std", "str", "str-worker", "pipeline"):
+        assert service_env(compose["services"][name])["BIND"] == "0.0.0.0", name
+    for name in ("std", "str", "pipeline"):
+        env = " ".join(instructions(dockerfile_of(compose["services"][name]), "ENV"))
+        assert "BIND=0.0.0.0" in env.split(), name
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^BIND\s*\?=\s*127\.0\.0\.1$", makefile, re.M), "make run must bind loopback"
 
 
 def test_broker_and_admin_ports_are_bound_to_loopback(compose: dict) -> None:
@@ -472,8 +479,9 @@ def test_image_commands_start_a_module_the_image_copies(compose: dict) -> None:
     for name in ("std", "str", "pipeline"):
         dockerfile = dockerfile_of(compose["services"][name])
         cmd = json.loads(instructions(dockerfile, "CMD")[-1])
-        assert cmd[:3] == ["gunicorn", "-c", "python:common.gunicorn_conf"]
-        module = cmd[3].split(":")[0]
+        assert cmd[:3] == ["python", "-m", "common.server"] and len(cmd) == 4, cmd
+        module, default_port = SERVICES[cmd[3]]
+        assert default_port == HTTP_PORTS[name], f"{name}: common.server's default port"
         assert module.split(".")[0] in _copied_packages(dockerfile)
         assert "common" in _copied_packages(dockerfile)
         source = REPO / (module.replace(".", "/") + ".py")
@@ -511,7 +519,9 @@ def test_code_supports_what_compose_asks_of_it(compose: dict) -> None:
     services = compose["services"]
     worker = (REPO / "str_service" / "worker.py").read_text()
     assert "--check" in worker, "compose's worker healthcheck runs `str_service.worker --check`"
-    assert "METRICS_PORT" in _vars_read_in("str_service")
+    # METRICS_PORT is a setting now; the worker must serve its metrics on it.
+    assert "METRICS_PORT" in settings_vars() | _vars_read_in("str_service")
+    assert "settings.metrics_port" in worker or "METRICS_PORT" in _vars_read_in("str_service")
     assert set(service_env(services["web"])) <= _vars_read_in("web")
 
 
