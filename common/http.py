@@ -11,13 +11,15 @@ import binascii
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 
-from flask import Flask, Request, Response, g, jsonify, request
+from flask import Flask, Request, Response, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from common import metrics
+from common.admission import MODEL_PATHS, Admission, install_admission
 from common.config import Settings
 from common.errors import (
     InvalidParameter,
@@ -29,22 +31,26 @@ from common.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from common.openapi import register_openapi
 
 log = logging.getLogger(__name__)
 
 JSON_CACHE_KEY = "ocr.json_body"
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+DEADLINE_HEADER = "X-OCR-Deadline"  # epoch milliseconds; a caller's own, earlier deadline
 ACCEPTED_TYPES = ("multipart/form-data", "application/json", "application/x-www-form-urlencoded")
 
 
 def create_base_app(name: str, settings: Settings) -> Flask:
-    """A Flask app with the contract's error handling, auth, size limit and latency metrics."""
+    """A Flask app with the contract's error handling, auth, size limit, admission control,
+    request deadlines and latency metrics."""
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_upload_bytes
     app.config["OCR_SETTINGS"] = settings
     app.json.sort_keys = False
     service = name
+    register_openapi(app, name)
 
     @app.before_request
     def _start() -> None:
@@ -54,6 +60,12 @@ def create_base_app(name: str, settings: Settings) -> Flask:
             given = request.headers.get("X-API-Key", "")
             if not hmac.compare_digest(given.encode(), settings.ocr_api_key.encode()):
                 raise Unauthorized("missing or wrong X-API-Key header")
+        if request.path in MODEL_PATHS:
+            g.arrived = time.time()
+            # Parsed on arrival, so a malformed header is a 400 before any work.
+            parse_deadline(request.headers.get(DEADLINE_HEADER), g.arrived, settings.ocr_timeout_s)
+
+    install_admission(app, Admission(settings.ocr_max_inflight, service))
 
     @app.after_request
     def _observe(response: Response) -> Response:
@@ -84,6 +96,37 @@ def create_base_app(name: str, settings: Settings) -> Flask:
         return Response(body, content_type=content_type)
 
     return app
+
+
+def parse_deadline(header: str | None, now: float, timeout_s: float) -> float:
+    """A request's deadline in epoch seconds: ``now`` + OCR_TIMEOUT_S, or the caller's earlier
+    X-OCR-Deadline (epoch milliseconds). A later header can't extend the service's own budget.
+    """
+    deadline = now + timeout_s
+    if header is None or not header.strip():
+        return deadline
+    try:
+        millis = float(header.strip())
+    except ValueError:
+        millis = math.nan
+    if not math.isfinite(millis) or millis <= 0:
+        raise InvalidParameter(
+            f"{DEADLINE_HEADER} must be a positive epoch time in milliseconds, got {header!r}"
+        )
+    return min(deadline, millis / 1000.0)
+
+
+def request_deadline(settings: Settings, images: int = 1) -> float:
+    """This request's deadline (epoch seconds): arrival + OCR_TIMEOUT_S for each of its
+    ``images`` (/batch_ocr's four pages need four pages' time), or the caller's earlier one.
+
+    Outside a model endpoint's request (a CLI, a test) the clock starts now.
+    """
+    budget_s = settings.ocr_timeout_s * max(1, images)
+    arrived = g.get("arrived") if has_request_context() else None
+    if arrived is None:
+        return time.time() + budget_s
+    return parse_deadline(request.headers.get(DEADLINE_HEADER), arrived, budget_s)
 
 
 def _error_response(service: str, exc: OcrError) -> tuple[Response, int, dict]:

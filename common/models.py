@@ -9,10 +9,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from common.errors import Timeout
 
 if TYPE_CHECKING:
     import torch
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """'auto' means CUDA when available, else CPU; asking for CUDA without one fails loudly.
 
-    Called in the worker process after fork, never in gunicorn's master (CUDA can't survive fork).
+    Called once the service process is running, where the model will live.
     """
     import torch
 
@@ -35,15 +39,14 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def configure_threads(threads: int = 0) -> int:
-    """Set torch's intra-op threads: OCR_THREADS, or the cores divided among gunicorn workers.
+    """Set torch's intra-op threads: OCR_THREADS, or every core when it is 0.
 
-    Several workers each using every core oversubscribe the CPU and get slower, not faster.
+    Each service is one process, so by default its model gets the whole machine.
     """
     import torch
 
     if threads <= 0:
-        workers = max(1, int(os.environ.get("OCR_WORKERS", "1")))
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     return threads
 
@@ -91,6 +94,8 @@ class FairLock:
     Model forward passes are serialised (threads would only fight over the cores). A plain Lock
     lets a thread that releases and re-acquires in a loop, like the sequential path reading box
     after box, starve every other request; a queue of tickets makes requests take turns.
+    A waiter may give up (``acquire(timeout=...)``): it leaves the queue, and a hand-over that
+    reached it at that very moment is kept, never lost.
     """
 
     def __init__(self) -> None:
@@ -98,14 +103,23 @@ class FairLock:
         self._waiters: deque[threading.Event] = deque()
         self._held = False
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Take the lock, waiting at most ``timeout`` seconds (None: forever); True if taken."""
         with self._mutex:
             if not self._held:
                 self._held = True
-                return
+                return True
+            if timeout is not None and timeout <= 0:
+                return False
             turn = threading.Event()
             self._waiters.append(turn)
-        turn.wait()  # the releasing thread hands the lock straight to us
+        if turn.wait(timeout):  # the releasing thread hands the lock straight to us
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over between the timeout and here: we hold it
+                return True
+            self._waiters.remove(turn)
+            return False
 
     def release(self) -> None:
         with self._mutex:
@@ -113,6 +127,26 @@ class FairLock:
                 self._waiters.popleft().set()
             else:
                 self._held = False
+
+    @property
+    def waiting(self) -> int:
+        """Threads queued for the lock (for tests and diagnostics)."""
+        with self._mutex:
+            return len(self._waiters)
+
+    @contextmanager
+    def until(self, deadline: float, what: str = "the model") -> Iterator[None]:
+        """Hold the lock, waiting no later than ``deadline`` (epoch seconds); Timeout (504) if
+        the deadline passes first, or has passed already, so late work never reaches a model.
+        """
+        if not self.acquire(timeout=max(0.0, deadline - time.time())):
+            raise Timeout(f"the request's deadline passed while it waited for {what}")
+        try:
+            if time.time() >= deadline:
+                raise Timeout(f"the request's deadline passed before it reached {what}")
+            yield
+        finally:
+            self.release()
 
     def __enter__(self) -> FairLock:
         self.acquire()

@@ -1,6 +1,6 @@
 """The OCR pipeline service: POST /ocr (sequential), /pipeline and /batch_ocr (batched).
 
-gunicorn entry point: ``gunicorn -c python:common.gunicorn_conf "pipeline.app:create_app()"``.
+Served by ``python -m common.server pipeline``.
 OCR_MODE=embedded (the default) holds both models in this process; OCR_MODE=distributed talks
 to std_service and str_service over HTTP and to the str workers through RabbitMQ.
 """
@@ -15,6 +15,7 @@ from common.http import (
     add_health_routes,
     create_base_app,
     json_body,
+    request_deadline,
     request_images,
     set_mode,
 )
@@ -47,13 +48,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     def ocr():
         set_mode("sequential")
         blob = request_images(request)[0]
-        return jsonify(pipeline.ocr_sequential(blob, detection_params(request)))
+        deadline = request_deadline(settings)
+        return jsonify(pipeline.ocr_sequential(blob, detection_params(request), deadline))
 
     @app.post("/pipeline")
     def batched():
         set_mode("batched")
         blob = request_images(request)[0]
-        return jsonify(pipeline.ocr_batched(blob, detection_params(request)))
+        deadline = request_deadline(settings)
+        return jsonify(pipeline.ocr_batched(blob, detection_params(request), deadline))
 
     @app.post("/batch_ocr")
     def batch_ocr():
@@ -63,6 +66,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             raise InvalidParameter(
                 f"{len(blobs)} images in one request; send at most {MAX_IMAGES_PER_BATCH}"
             )
-        return jsonify({"results": pipeline.ocr_many(blobs, detection_params(request))})
+        deadline = request_deadline(settings, images=len(blobs))
+        results = pipeline.ocr_many(blobs, detection_params(request), deadline)
+        return jsonify({"results": results})
 
     return app

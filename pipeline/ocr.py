@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from common.config import Settings
-from common.errors import Timeout
+from common.errors import Overloaded, Timeout
 from common.geometry import crop_quad
 from common.images import decode_image
 from common.layout import layout
@@ -25,18 +25,24 @@ from pipeline.broker import BatchedReading
 
 
 class DetectionBackend(Protocol):
-    def detect(self, blob: bytes, image: np.ndarray, params: Mapping[str, object]) -> dict:
-        """The /detection answer (``boxes: [{quad, score}]`` in reading order, ...)."""
+    def detect(
+        self, blob: bytes, image: np.ndarray, params: Mapping[str, object], deadline: float
+    ) -> dict:
+        """The /detection answer (``boxes: [{quad, score}]`` in reading order, ...); Timeout
+        if ``deadline`` (epoch seconds) passes before the model is reached."""
 
 
 class SequentialReader(Protocol):
-    def read_one(self, crop: np.ndarray, timeout_s: float) -> tuple[str, float]:
-        """Recognise one greyscale crop on its own."""
+    def read_one(self, crop: np.ndarray, deadline: float) -> tuple[str, float]:
+        """Recognise one greyscale crop on its own, by ``deadline`` (epoch seconds)."""
 
 
 class BatchReader(Protocol):
     def read(self, crops: Sequence[np.ndarray], timeout_s: float) -> BatchedReading:
         """Recognise crops through the bucket, batched with other requests' crops."""
+
+    def queued_crops(self) -> int:
+        """Crops waiting for recognition (the bucket's, or the crops queue's last known)."""
 
 
 @dataclass
@@ -71,60 +77,96 @@ class OcrPipeline:
     def decode(self, blob: bytes) -> np.ndarray:
         return decode_image(blob, self.settings.ocr_max_pixels)
 
-    def prepare(self, blob: bytes, image: np.ndarray, params: Mapping[str, object]) -> Document:
+    def deadline(self) -> float:
+        """A deadline for work that brings none (the CLI): now + OCR_TIMEOUT_S, epoch seconds."""
+        return time.time() + self.settings.ocr_timeout_s
+
+    def prepare(
+        self,
+        blob: bytes,
+        image: np.ndarray,
+        params: Mapping[str, object],
+        deadline: float | None = None,
+    ) -> Document:
         """Detect the words and cut them out of the greyscale image."""
         started = time.perf_counter()
-        detection = self.detector.detect(blob, image, params)
+        deadline = self.deadline() if deadline is None else deadline
+        detection = self.detector.detect(blob, image, params, deadline)
         std_ms = _ms(started)
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         crops = [crop_quad(gray, np.asarray(box["quad"])) for box in detection["boxes"]]
         return Document(detection, crops, std_ms, started)
 
-    def ocr_sequential(self, blob: bytes, params: Mapping[str, object]) -> dict:
-        """The baseline: one recognition call per box, in reading order."""
-        document = self.prepare(blob, self.decode(blob), params)
-        deadline = document.started + self.settings.ocr_timeout_s
+    def ocr_sequential(
+        self, blob: bytes, params: Mapping[str, object], deadline: float | None = None
+    ) -> dict:
+        """The baseline: one recognition call per box, in reading order.
+
+        ``deadline`` (epoch seconds) is the request's: arrival + OCR_TIMEOUT_S by default.
+        """
+        deadline = self.deadline() if deadline is None else deadline
+        document = self.prepare(blob, self.decode(blob), params, deadline)
         t0 = time.perf_counter()
         readings = []
         for crop in document.crops:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
+            if time.time() >= deadline:
                 raise Timeout(
-                    f"OCR did not finish within OCR_TIMEOUT_S={self.settings.ocr_timeout_s:g}s "
-                    f"({len(readings)} of {len(document.crops)} boxes read)"
+                    f"OCR did not finish by the request's deadline (OCR_TIMEOUT_S="
+                    f"{self.settings.ocr_timeout_s:g}s or X-OCR-Deadline; "
+                    f"{len(readings)} of {len(document.crops)} boxes read)"
                 )
-            readings.append(self.sequential.read_one(crop, remaining))
+            readings.append(self.sequential.read_one(crop, deadline))
         timings = {"std": document.std_ms, "str": _ms(t0), "total": _ms(document.started)}
         return _answer("sequential", document.detection, readings, timings)
 
-    def ocr_batched(self, blob: bytes, params: Mapping[str, object]) -> dict:
+    def ocr_batched(
+        self, blob: bytes, params: Mapping[str, object], deadline: float | None = None
+    ) -> dict:
         """Every crop goes to the bucket, where it shares batches with other requests' crops."""
-        document = self.prepare(blob, self.decode(blob), params)
-        return self._batched(document, document.started + self.settings.ocr_timeout_s)
+        deadline = self.deadline() if deadline is None else deadline
+        self._check_queue()
+        document = self.prepare(blob, self.decode(blob), params, deadline)
+        return self._batched(document, deadline)
 
-    def ocr_many(self, blobs: Sequence[bytes], params: Mapping[str, object]) -> list[dict]:
+    def ocr_many(
+        self, blobs: Sequence[bytes], params: Mapping[str, object], deadline: float | None = None
+    ) -> list[dict]:
         """Several images through the batched path; answers in input order.
 
         Every image is decoded first, so a bad one fails the request before any work is done;
         then the images run side by side, so one image's crops wait in the bucket while the next
-        one is being detected. The request gets OCR_TIMEOUT_S for each of its images.
+        one is being detected. All images share ``deadline``, which gives OCR_TIMEOUT_S for each
+        image (the HTTP layer sets it that way; without one, the clock starts now).
         """
-        deadline = time.perf_counter() + self.settings.ocr_timeout_s * len(blobs)
+        if deadline is None:
+            deadline = time.time() + self.settings.ocr_timeout_s * max(1, len(blobs))
+        self._check_queue()
         images = [self.decode(blob) for blob in blobs]
 
         def one(blob: bytes, image: np.ndarray) -> dict:
-            return self._batched(self.prepare(blob, image, params), deadline)
+            return self._batched(self.prepare(blob, image, params, deadline), deadline)
 
         with ThreadPoolExecutor(max_workers=min(8, len(blobs)) or 1) as pool:
             futures = [pool.submit(one, b, i) for b, i in zip(blobs, images, strict=True)]
             return [future.result() for future in futures]
 
+    def _check_queue(self) -> None:
+        """Refuse batched work (503) while more crops wait than STR_MAX_QUEUED_CROPS: the
+        bucket or the workers are behind, and more crops would only wait out their deadline."""
+        queued = self.batched.queued_crops()
+        if queued > self.settings.str_max_queued_crops:
+            raise Overloaded(
+                f"{queued} crops are waiting for recognition (STR_MAX_QUEUED_CROPS="
+                f"{self.settings.str_max_queued_crops}); retry shortly",
+                retry_after_s=2,
+            )
+
     def _batched(self, document: Document, deadline: float) -> dict:
-        remaining = deadline - time.perf_counter()
+        remaining = deadline - time.time()
         if remaining <= 0:
             raise Timeout(
-                f"OCR did not finish within its budget (OCR_TIMEOUT_S="
-                f"{self.settings.ocr_timeout_s:g}s per image): detection alone took it"
+                f"OCR did not finish by the request's deadline (OCR_TIMEOUT_S="
+                f"{self.settings.ocr_timeout_s:g}s or X-OCR-Deadline): detection alone took it"
             )
         reading = self.batched.read(document.crops, remaining)
         timings = {

@@ -1,8 +1,6 @@
 """The CRAFT text-detection service: POST /detection.
 
-gunicorn entry point: ``gunicorn -c python:common.gunicorn_conf "std_service.app:create_app()"``.
-The factory runs in each worker after fork, so every worker loads the model once, on its own
-device.
+Served by ``python -m common.server std``: one process, the model loaded once.
 """
 
 from __future__ import annotations
@@ -13,10 +11,16 @@ from flask import Flask, jsonify, request
 
 from common import metrics
 from common.config import Settings
-from common.http import add_health_routes, create_base_app, request_images, request_param
+from common.http import (
+    add_health_routes,
+    create_base_app,
+    request_deadline,
+    request_images,
+    request_param,
+)
 from common.images import decode_image
 from common.models import FairLock, configure_threads
-from std_service.detector import DetectionParams, Detector
+from std_service.detector import DetectionParams, Detector, check_detect_budget
 
 PARAMETERS = tuple(f.name for f in fields(DetectionParams))
 
@@ -33,7 +37,9 @@ def register_detection(
     """Add POST /detection to ``app``; the embedded pipeline mounts the same handler.
 
     ``lock`` serialises forward passes (threads would only fight over the cores); the embedded
-    pipeline passes the one lock it shares between both models.
+    pipeline passes the one lock it shares between both models. A request that would cost more
+    than OCR_MAX_DETECT_PIXELS is refused before any work, and one whose deadline passes while it
+    waits for the model gives up (504) instead of running for a client that has left.
     """
     lock = lock or FairLock()
 
@@ -43,8 +49,10 @@ def register_detection(
         params = DetectionParams.from_mapping(
             {name: request_param(request, name) for name in PARAMETERS}
         )
+        deadline = request_deadline(settings)
         image = decode_image(blob, settings.ocr_max_pixels)
-        with lock:
+        check_detect_budget(*image.shape[:2], params, settings.ocr_max_detect_pixels)
+        with lock.until(deadline, "the detection model"):
             result = detector.detect(image, params)
         metrics.STD_SECONDS.observe(sum(result.timings_ms.values()) / 1000.0)
         metrics.BOXES_PER_DOCUMENT.observe(len(result.boxes))

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.errors import InvalidImage, InvalidParameter
+from common.errors import InvalidImage, InvalidParameter, OverBudget
 from common.layout import reading_order
 from common.models import resolve_device
 from std_service.craft import CRAFT, default_weights_path, load_craft
 from std_service.postprocess import MapBox, detect_map_boxes
-from std_service.preprocess import prepare
+from std_service.preprocess import network_input_hw, prepare
 
 NET_SCALE = 2  # score maps are at half the input resolution
 
@@ -78,6 +78,23 @@ class DetectionParams:
             else:
                 changes[f.name] = _parse_float(f.name, raw)
         return replace(base, **changes).validate()
+
+
+def check_detect_budget(height: int, width: int, params: DetectionParams, budget: int) -> None:
+    """Raise OverBudget (422) when CRAFT would run on more than ``budget`` pixels for this image.
+
+    Checked before any resize or forward pass: a large canvas_size or mag_ratio would otherwise
+    hold the model for minutes and gigabytes within the parameters' valid ranges.
+    """
+    padded_h, padded_w = network_input_hw(height, width, params.canvas_size, params.mag_ratio)
+    pixels = padded_h * padded_w
+    if pixels > budget:
+        raise OverBudget(
+            f"detection of this {width}x{height} image at canvas_size={params.canvas_size}, "
+            f"mag_ratio={params.mag_ratio:g} would run on {padded_w}x{padded_h} = {pixels} "
+            f"pixels; the budget is OCR_MAX_DETECT_PIXELS={budget}. Lower canvas_size or "
+            "mag_ratio"
+        )
 
 
 def _check_float(name: str, value: object, low: float, high: float, *, low_open: bool) -> None:

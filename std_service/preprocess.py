@@ -50,6 +50,17 @@ def round_up(n: int, multiple: int = STRIDE) -> int:
     return -(-n // multiple) * multiple
 
 
+def network_input_hw(
+    height: int, width: int, canvas_size: int, mag_ratio: float
+) -> tuple[int, int]:
+    """The size of the canvas CRAFT runs on for an image of the given size: the resized image
+    padded to multiples of 32, exactly as ``prepare`` builds it. What detection costs (time and
+    memory) grows with this area, so the detection budget is checked against it.
+    """
+    new_h, new_w, _ = resize_plan(height, width, canvas_size, mag_ratio)
+    return round_up(new_h), round_up(new_w)
+
+
 def normalize(rgb: np.ndarray) -> np.ndarray:
     """(pixel - 255 * mean) / (255 * std) per RGB channel, in float32 like the reference."""
     out = rgb.astype(np.float32)
@@ -63,7 +74,7 @@ def prepare(image_rgb: np.ndarray, canvas_size: int, mag_ratio: float) -> Canvas
     height, width = image_rgb.shape[:2]
     new_h, new_w, ratio = resize_plan(height, width, canvas_size, mag_ratio)
     resized = cv2.resize(image_rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    padded_h, padded_w = round_up(new_h), round_up(new_w)
+    padded_h, padded_w = network_input_hw(height, width, canvas_size, mag_ratio)
     canvas = np.zeros((padded_h, padded_w, 3), dtype=np.uint8)
     canvas[:new_h, :new_w] = resized
     return CanvasInput(

@@ -1,6 +1,6 @@
 """The DTRB text-recognition service: POST /recognition.
 
-gunicorn entry point: ``gunicorn -c python:common.gunicorn_conf "str_service.app:create_app()"``.
+Served by ``python -m common.server str``: one process, the model loaded once.
 Clients send either an image plus ``boxes`` (quads to cut out) or ready ``crops`` (word images);
 the answers come back in input order.
 """
@@ -18,6 +18,7 @@ from common.http import (
     add_health_routes,
     create_base_app,
     json_body,
+    request_deadline,
     request_images,
     request_json_param,
     require_body_type,
@@ -76,14 +77,17 @@ def register_recognition(
     """Add POST /recognition to ``app``; the embedded pipeline mounts the same handler.
 
     ``lock`` serialises forward passes; the embedded pipeline shares one lock between both models.
+    The request's deadline bounds both the wait for the model and the read itself (checked
+    between forward passes), so no request holds the model past it.
     """
     lock = lock or FairLock()
 
     @app.post("/recognition")
     def recognition():
+        deadline = request_deadline(settings)
         crops = crops_from_request(request, settings)
-        with lock:
-            result = recognizer.recognize(crops)
+        with lock.until(deadline, "the recognition model"):
+            result = recognizer.recognize(crops, deadline=deadline)
         metrics.STR_SECONDS.observe(result.timings_ms.get("total", 0.0) / 1000.0)
         metrics.STR_CROPS.inc(len(crops))
         for size in result.batches:

@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 
 from common.config import Settings
+from common.errors import Timeout
 from common.geometry import crop_quad
 from str_service.charsets import Charset
 from str_service.dtrb import LoadedRecognizer, ModelSpec, load_recognizer_model
@@ -378,17 +379,26 @@ class Recognizer:
         return f"{self.loaded.weights_path.name} ({self.spec.name})"
 
     def recognize(
-        self, crops: Sequence[np.ndarray], max_batch: int | None = None
+        self,
+        crops: Sequence[np.ndarray],
+        max_batch: int | None = None,
+        deadline: float | None = None,
     ) -> RecognitionResult:
-        """Read word crops (greyscale uint8, or RGB/RGBA) and return readings in input order."""
+        """Read word crops (greyscale uint8, or RGB/RGBA) and return readings in input order.
+
+        With a ``deadline`` (epoch seconds) the read stops with Timeout (504) before the first
+        forward pass that would start after it, so a long read ends when its client's budget
+        does instead of holding the model for a request nobody waits for.
+        """
         started = time.perf_counter()
         limit = self.max_batch if max_batch is None else max_batch
         if limit < 1:
             raise ValueError("max_batch must be >= 1")
+        _check_deadline(deadline, 0, len(crops))
         prepared = [prepare_crop(to_gray(crop), self.spec) for crop in crops]
         timings = {"preprocess": _ms(started)}
         batches: list[int] = []
-        results = self._run(prepared, limit, batches, timings)
+        results = self._run(prepared, limit, batches, timings, deadline)
 
         low: list[int] = []
         if self.contrast_round:
@@ -397,7 +407,7 @@ class Recognizer:
                 t0 = time.perf_counter()
                 second_input = [contrast_crop(prepared[i], self.spec) for i in low]
                 timings["preprocess"] += _ms(t0)
-                second = self._run(second_input, limit, batches, timings)
+                second = self._run(second_input, limit, batches, timings, deadline)
                 for index, reading in zip(low, second, strict=True):
                     if not results[index][1] > reading[1]:  # EasyOCR keeps round 2 on ties
                         results[index] = reading
@@ -420,6 +430,7 @@ class Recognizer:
         limit: int,
         batches: list[int],
         timings: dict[str, float],
+        deadline: float | None = None,
     ) -> list[tuple[str, float]]:
         plan = plan_batches(
             [p.width for p in prepared],
@@ -430,7 +441,10 @@ class Recognizer:
         )
         results: list[tuple[str, float] | None] = [None] * len(prepared)
         decode = ctc_greedy_decode if self.spec.prediction == "CTC" else attn_greedy_decode
+        done = 0
         for members, width in zip(plan.batches, plan.widths, strict=True):
+            _check_deadline(deadline, done, len(prepared))
+            done += len(members)
             t0 = time.perf_counter()
             probs = self._forward([prepared[i].pixels for i in members], width)
             t1 = time.perf_counter()
@@ -454,6 +468,13 @@ class Recognizer:
             logits = self.loaded.model(tensor)
             probs = torch.softmax(logits.float(), dim=2)
             return probs.cpu().numpy()
+
+
+def _check_deadline(deadline: float | None, done: int, total: int) -> None:
+    if deadline is not None and time.time() >= deadline:
+        raise Timeout(
+            f"recognition stopped at the request's deadline ({done} of {total} crops read)"
+        )
 
 
 def _ms(since: float) -> float:

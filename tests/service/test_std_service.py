@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -194,6 +195,33 @@ BAD_REQUESTS: dict[str, tuple[Send, int, str]] = {
         ),
         415,
         "unsupported_media_type",
+    ),
+    "canvas_over_the_pixel_budget": (
+        lambda u: detect(
+            u, png_bytes(render_words(PAGE_WORDS * 3)[0]), canvas_size="4096", mag_ratio="5"
+        ),
+        422,
+        "over_budget",
+    ),
+    "deadline_header_not_a_number": (
+        lambda u: requests.post(
+            f"{u}/detection",
+            files={"image": ("page.png", PAGE_PNG)},
+            headers={"X-OCR-Deadline": "tomorrow"},
+            timeout=TIMEOUT_S,
+        ),
+        400,
+        "invalid_parameter",
+    ),
+    "deadline_passed": (
+        lambda u: requests.post(
+            f"{u}/detection",
+            files={"image": ("page.png", PAGE_PNG)},
+            headers={"X-OCR-Deadline": str(int(time.time() * 1000) - 1000)},
+            timeout=TIMEOUT_S,
+        ),
+        504,
+        "timeout",
     ),
     "get_on_detection": (lambda u: requests.get(f"{u}/detection"), 405, "method_not_allowed"),
     "unknown_path": (lambda u: requests.post(f"{u}/detect", data=PAGE_PNG), 404, "not_found"),

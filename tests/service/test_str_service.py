@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -247,6 +248,26 @@ BAD_REQUESTS: dict[str, tuple[Send, int, str]] = {
         ),
         415,
         "unsupported_media_type",
+    ),
+    "deadline_header_not_a_number": (
+        lambda u: requests.post(
+            f"{u}/recognition",
+            files=[("crops", ("c.png", CROPS[0]))],
+            headers={"X-OCR-Deadline": "-1"},
+            timeout=TIMEOUT_S,
+        ),
+        400,
+        "invalid_parameter",
+    ),
+    "deadline_passed": (
+        lambda u: requests.post(
+            f"{u}/recognition",
+            files=[("crops", ("c.png", CROPS[0]))],
+            headers={"X-OCR-Deadline": str(int(time.time() * 1000) - 1000)},
+            timeout=TIMEOUT_S,
+        ),
+        504,
+        "timeout",
     ),
 }
 

@@ -17,10 +17,11 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Settings
-from common.errors import Overloaded
+from common.errors import InvalidParameter, Overloaded
 from common.http import (
     add_health_routes,
     create_base_app,
+    parse_deadline,
     request_images,
     request_json_param,
     request_param,
@@ -310,3 +311,21 @@ def test_metrics_serve_prometheus_text(client: FlaskClient) -> None:
     assert after[echo] - before.get(echo, 0) == 2  # errors are timed too
     assert after[refused] - before.get(refused, 0) == 1
     assert not any(labels and dict(labels).get("endpoint") == "/metrics" for _, labels in after)
+
+
+# ---------------------------------------------------------------- deadlines
+
+
+def test_parse_deadline_takes_the_earlier_of_the_budget_and_the_header() -> None:
+    now = 1_700_000_000.0
+    assert parse_deadline(None, now, 60.0) == now + 60.0
+    assert parse_deadline("  ", now, 60.0) == now + 60.0
+    assert parse_deadline(str(int((now + 5) * 1000)), now, 60.0) == pytest.approx(now + 5)
+    assert parse_deadline(str(int((now + 500) * 1000)), now, 60.0) == now + 60.0
+    assert parse_deadline(str(int((now - 5) * 1000)), now, 60.0) == pytest.approx(now - 5)
+
+
+@pytest.mark.parametrize("header", ["x", "-1", "0", "NaN", "inf", "1e400"])
+def test_parse_deadline_rejects_what_is_not_an_epoch_in_milliseconds(header: str) -> None:
+    with pytest.raises(InvalidParameter, match="X-OCR-Deadline"):
+        parse_deadline(header, 1_700_000_000.0, 60.0)
