@@ -34,6 +34,7 @@ from common.errors import (
 from common.openapi import register_openapi
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("ocr.access")
 
 JSON_CACHE_KEY = "ocr.json_body"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
@@ -69,11 +70,20 @@ def create_base_app(name: str, settings: Settings) -> Flask:
 
     @app.after_request
     def _observe(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         if request.path not in OPEN_PATHS and request.url_rule is not None:
-            elapsed = time.perf_counter() - g.get("started", time.perf_counter())
             metrics.REQUEST_SECONDS.labels(service, request.path, g.get("mode", "")).observe(
                 elapsed
             )
+        # The access log (waitress writes none): one line per request, health probes included.
+        access_log.info(
+            "%s %s %s %d %.1fms",
+            request.remote_addr or "-",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed * 1000.0,
+        )
         return response
 
     @app.errorhandler(OcrError)

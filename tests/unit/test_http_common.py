@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 
 import numpy as np
 import pytest
@@ -69,8 +70,7 @@ def build_app(settings: Settings, ready: dict | None = None) -> Flask:
 
 
 @pytest.fixture()
-def client(monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+def client() -> FlaskClient:
     return build_app(Settings()).test_client()
 
 
@@ -86,6 +86,18 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 # ---------------------------------------------------------------- images in
+
+
+def test_every_request_gets_an_access_log_line(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="ocr.access"):
+        client.get("/healthz")
+        client.post("/busy")
+    lines = [r.getMessage() for r in caplog.records if r.name == "ocr.access"]
+    assert len(lines) == 2
+    assert " GET /healthz 200 " in lines[0]
+    assert " POST /busy 503 " in lines[1] and lines[1].endswith("ms")
 
 
 def test_multipart_image_is_accepted(client: FlaskClient) -> None:
