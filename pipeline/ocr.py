@@ -126,29 +126,40 @@ class OcrPipeline:
         deadline = self.deadline() if deadline is None else deadline
         self._check_queue()
         document = self.prepare(blob, self.decode(blob), params, deadline)
-        return self._batched(document, deadline)
+        return self._batched([document], deadline)[0]
 
     def ocr_many(
         self, blobs: Sequence[bytes], params: Mapping[str, object], deadline: float | None = None
     ) -> list[dict]:
-        """Several images through the batched path; answers in input order.
+        """Several images through the batched path, their crops in one read; answers in order.
 
         Every image is decoded first, so a bad one fails the request before any work is done;
-        then the images run side by side, so one image's crops wait in the bucket while the next
-        one is being detected. All images share ``deadline``, which gives OCR_TIMEOUT_S for each
-        image (the HTTP layer sets it that way; without one, the clock starts now).
+        then every image is detected (side by side), and only then do all the request's crops
+        go to the bucket together, so the images share batches instead of the first image's
+        crops flushing on their own while the next image is still being detected. All images
+        share ``deadline``, which gives OCR_TIMEOUT_S for each image (the HTTP layer sets it
+        that way; without one, the clock starts now).
+
+        Each image's answer has the /pipeline fields, with these meanings for a /batch_ocr:
+        ``batches`` lists the batches that carried the request's crops (the same list for every
+        image: one batch may hold crops of several images); ``timings_ms.std`` is that image's
+        own detection, ``str`` and ``queue_wait`` are those of the shared read, and ``total``
+        runs from the start of that image's detection to the end of the shared read.
         """
         if deadline is None:
             deadline = time.time() + self.settings.ocr_timeout_s * max(1, len(blobs))
         self._check_queue()
         images = [self.decode(blob) for blob in blobs]
-
-        def one(blob: bytes, image: np.ndarray) -> dict:
-            return self._batched(self.prepare(blob, image, params, deadline), deadline)
-
-        with ThreadPoolExecutor(max_workers=min(8, len(blobs)) or 1) as pool:
-            futures = [pool.submit(one, b, i) for b, i in zip(blobs, images, strict=True)]
-            return [future.result() for future in futures]
+        pool = ThreadPoolExecutor(max_workers=min(8, len(blobs)) or 1)
+        try:
+            futures = [
+                pool.submit(self.prepare, blob, image, params, deadline)
+                for blob, image in zip(blobs, images, strict=True)
+            ]
+            documents = [future.result() for future in futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # a failed image stops the rest
+        return self._batched(documents, deadline)
 
     def _check_queue(self) -> None:
         """Refuse batched work (503) while more crops wait than STR_MAX_QUEUED_CROPS: the
@@ -161,23 +172,31 @@ class OcrPipeline:
                 retry_after_s=2,
             )
 
-    def _batched(self, document: Document, deadline: float) -> dict:
+    def _batched(self, documents: Sequence[Document], deadline: float) -> list[dict]:
+        """Read the crops of all ``documents`` in one bucket read; one answer per document."""
         remaining = deadline - time.time()
         if remaining <= 0:
             raise Timeout(
                 f"OCR did not finish by the request's deadline (OCR_TIMEOUT_S="
                 f"{self.settings.ocr_timeout_s:g}s or X-OCR-Deadline): detection alone took it"
             )
-        reading = self.batched.read(document.crops, remaining)
-        timings = {
-            "std": document.std_ms,
-            "str": reading.str_ms,
-            "queue_wait": reading.queue_wait_ms,
-            "total": _ms(document.started),
-        }
-        answer = _answer("batched", document.detection, reading.results, timings)
-        answer["batches"] = reading.batches
-        return answer
+        crops = [crop for document in documents for crop in document.crops]
+        reading = self.batched.read(crops, remaining)
+        answers = []
+        start = 0
+        for document in documents:
+            end = start + len(document.crops)
+            timings = {
+                "std": document.std_ms,
+                "str": reading.str_ms,
+                "queue_wait": reading.queue_wait_ms,
+                "total": _ms(document.started),
+            }
+            answer = _answer("batched", document.detection, reading.results[start:end], timings)
+            answer["batches"] = [dict(batch) for batch in reading.batches]
+            answers.append(answer)
+            start = end
+        return answers
 
 
 def _answer(

@@ -69,6 +69,46 @@ def test_batch_ocr_answers_each_image_in_order(mode, settings, detector, recogni
     assert all(r["mode"] == "batched" for r in results)
 
 
+@pytest.mark.parametrize("policy", ["adaptive", "fixed"])
+def test_batch_ocr_reads_all_its_images_crops_in_one_batch(
+    mode, policy, settings, detector, recognizer, monkeypatch
+) -> None:
+    # Detection of every image comes first, then one read: even the adaptive bucket, which
+    # flushes at once on a quiet service, sees all the request's crops together. STR_MAX_BATCH
+    # (350 by default) is far above the 9 crops, so they fit in a single batch.
+    if mode == "distributed" and policy == "adaptive":
+        # The worker takes 2 ms without a delivery to mean "nothing more queued"; on a loaded
+        # test machine the publishing thread can stall that long between two crops of one read
+        # and split it. A longer quiet window keeps this about ocr_many, not about scheduling.
+        monkeypatch.setattr("str_service.worker.QUIET_POLL_S", 0.25)
+    pages = [
+        [["HELLO", "world"], ["OCR", "2024", "pipeline"]],
+        [["alpha", "beta"]],
+        [["RED", "GREEN"]],
+    ]
+    images = [png_bytes(render_words(lines)[0]) for lines in pages]
+    tuned = settings.with_overrides(str_bucket_policy=policy, str_max_wait_ms=300)
+    assert tuned.str_max_batch > 9
+    with ocr_stack(mode, tuned, detector, recognizer) as (url, _):
+        response = requests.post(
+            url + "/batch_ocr",
+            files=[("images", (f"p{i}.png", blob)) for i, blob in enumerate(images)],
+            data=SMALL_CANVAS,
+            timeout=120,
+        )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    for result, lines in zip(results, pages, strict=True):
+        assert [w["text"] for w in result["words"]] == [w for line in lines for w in line]
+        assert result["text"] == "\n".join(" ".join(line) for line in lines)
+        assert result["mode"] == "batched"
+        assert {"std", "str", "queue_wait", "total"} <= set(result["timings_ms"])
+    # Every image names the same single batch, which carried all nine crops.
+    assert all(r["batches"] == results[0]["batches"] for r in results), results
+    assert len(results[0]["batches"]) == 1, results[0]["batches"]
+    assert results[0]["batches"][0]["size"] == sum(len(r["words"]) for r in results) == 9
+
+
 def test_concurrent_requests_share_batches_that_never_exceed_the_maximum(
     mode, settings, detector, recognizer
 ) -> None:
