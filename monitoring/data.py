@@ -3,7 +3,8 @@
 Every tool takes ``--images DIR`` and defaults to the shared dev images beside the checkout
 (``../shared/data/dev/images``, or ``$OCR_SHARED_DATA/dev/images``). The data is read in place,
 never copied into the repository, and a missing folder stops a tool with a message that says
-how to point it elsewhere instead of a traceback.
+how to point it elsewhere instead of a traceback. The load test alone can do without them: it
+falls back to sample pages it draws itself (``sample_pages``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ def image_paths(images_dir: Path | str | None) -> list[Path]:
     if not paths:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return paths
+
+
+def sample_pages(folder: Path | str) -> list[Path]:
+    """Sample pages drawn by pipeline.demo, written to ``folder``: images for a load test when
+    the dev images are absent (a clone anywhere but beside shared/)."""
+    from pipeline.demo import write_pages
+
+    return write_pages(folder)
 
 
 def take(paths: list[Path], count: int) -> list[Path]:

@@ -35,7 +35,14 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
-from monitoring.data import REPO_ROOT, DataError, image_paths, take
+from monitoring.data import (
+    REPO_ROOT,
+    DataError,
+    default_images_dir,
+    image_paths,
+    sample_pages,
+    take,
+)
 
 ENDPOINTS = ("ocr", "pipeline", "batch_ocr", "engine")
 DEFAULT_ENDPOINTS = ("ocr", "pipeline", "batch_ocr")
@@ -455,14 +462,33 @@ def embedded_server(threads: int) -> AbstractContextManager[str]:
     return _Serving()
 
 
+def choose_images(images: str | None, out_dir: Path) -> list[Path]:
+    """The pages to send: ``--images``, else the shared dev images, else sample pages drawn
+    into ``out_dir/sample-pages`` (said on stderr), so a clone without shared/ can still run
+    ``make bench``. A missing ``--images`` folder stays an error: it was asked for."""
+    if images:
+        return image_paths(images)
+    try:
+        return image_paths(None)
+    except DataError:
+        paths = sample_pages(out_dir / "sample-pages")
+        print(
+            f"dev images not found at {default_images_dir()} (set OCR_SHARED_DATA to the shared "
+            f"data folder, or pass --images DIR); using {len(paths)} sample pages drawn by "
+            f"pipeline.demo instead, in {paths[0].parent}",
+            file=sys.stderr,
+        )
+        return paths
+
+
 def run(options: Options) -> dict:
     """Run every scenario and write the report; returns the results dict."""
     from monitoring import report
 
-    paths = image_paths(options.images)
-    documents = [Document(p.name, p.read_bytes()) for p in take(paths, options.documents)]
     out_dir = Path(options.out) if options.out else default_out_dir("loadtest")
+    paths = choose_images(options.images, out_dir)  # before mkdir: no empty report on an error
     out_dir.mkdir(parents=True, exist_ok=True)
+    documents = [Document(p.name, p.read_bytes()) for p in take(paths, options.documents)]
     headers = {"X-API-Key": options.api_key} if options.api_key else {}
     server: AbstractContextManager[str] = (
         nullcontext(options.url.rstrip("/")) if options.url else embedded_server(options.threads)
@@ -552,29 +578,51 @@ def _endpoints(text: str) -> tuple[str, ...]:
     return names
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" only where the help says nothing of its default and there is one
+    worth showing (not None, not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m monitoring.loadtest",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
-    parser.add_argument("--url", help="pipeline base URL; default: start an embedded server")
-    parser.add_argument("--images", help="folder of page images (default: shared dev images)")
+    parser.add_argument("--url", help="pipeline base URL (default: start an embedded server)")
+    parser.add_argument(
+        "--images",
+        help="folder of page images (default: $OCR_SHARED_DATA/dev/images or "
+        "../shared/data/dev/images; without them, sample pages drawn by pipeline.demo)",
+    )
     parser.add_argument("-n", "--documents", type=int, default=16, help="documents per scenario")
-    parser.add_argument("-c", "--concurrency", type=_int_list, default=(1, 4), help="e.g. 1,4,8")
+    parser.add_argument(
+        "-c", "--concurrency", type=_int_list, default=(1, 4), help="e.g. 1,4,8 (default: 1,4)"
+    )
     parser.add_argument(
         "--endpoints",
         type=_endpoints,
         default=DEFAULT_ENDPOINTS,
-        help="comma-separated; 'engine' calls the embedded server's engine in process",
+        help="comma-separated; 'engine' calls the embedded server's engine in process "
+        f"(default: {','.join(DEFAULT_ENDPOINTS)})",
     )
     parser.add_argument("--batch-images", type=int, default=4, help="documents per /batch_ocr")
     parser.add_argument("--canvas-size", type=int, help="CRAFT canvas_size (server default 1280)")
     parser.add_argument("--mag-ratio", type=float, help="CRAFT mag_ratio (server default 1.5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed documents per endpoint")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (embedded server)")
-    parser.add_argument("--api-key", default=os.environ.get("OCR_API_KEY"), help="X-API-Key")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads of the embedded server"
+    )
+    parser.add_argument(
+        "--api-key", default=os.environ.get("OCR_API_KEY"), help="X-API-Key (default: $OCR_API_KEY)"
+    )
     parser.add_argument("--metrics-url", help="Prometheus endpoint (default: URL/metrics)")
     parser.add_argument("--out", help="output folder (default: reports/loadtest-TIMESTAMP)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

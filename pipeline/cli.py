@@ -1,8 +1,8 @@
-"""Command-line OCR: ``python -m pipeline.cli IMAGE_OR_DIR... [--json] [--url URL]``.
+"""Command-line OCR: python -m pipeline.cli IMAGE_OR_DIR... [--json] [--url URL].
 
 In-process by default (both models load here, no server or broker needed); with ``--url`` it
 sends each file to a running pipeline instead. Prints the text of each file, or one JSON answer
-per line with ``--json``; a progress bar on stderr tracks many files.
+per line with ``--json``; a progress bar on stderr moves as each file is done.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import requests
@@ -20,9 +22,14 @@ from common.config import Settings
 from common.errors import OcrError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
-CHUNK = 8  # files handed to the batched engine together, so their crops share batches
+# Files in flight at once on the batched path: one is detected while the crops of the others
+# wait in the bucket, so their crops share batches. Four is the servers' OCR_MAX_INFLIGHT default.
+IN_FLIGHT = 4
 
-Reader = Callable[[Sequence[Path]], list[dict]]
+BUSY_RETRIES = 5
+
+ReadOne = Callable[[Path], dict]
+Emit = Callable[[Path, dict], None]
 
 
 def find_images(paths: Sequence[str]) -> list[Path]:
@@ -39,69 +46,105 @@ def find_images(paths: Sequence[str]) -> list[Path]:
     return found
 
 
-def _in_process_reader(mode: str, params: dict) -> Reader:
+def _in_process_reader(mode: str, params: dict) -> ReadOne:
     from pipeline.backends import embedded_engine
 
-    engine = embedded_engine(Settings.from_env())
-    pipeline = engine.pipeline
+    settings = Settings.from_env()
+    pipeline = embedded_engine(settings).pipeline
 
-    def read(files: Sequence[Path]) -> list[dict]:
-        answers = []
-        if mode == "batched":
-            blobs = [f.read_bytes() for f in files]
-            try:
-                return pipeline.ocr_many(blobs, params)
-            except OcrError:
-                pass  # one bad file: fall back to file by file, so the good ones still come out
-        for file in files:
-            try:
-                blob = file.read_bytes()
-                answer = (
-                    pipeline.ocr_batched(blob, params)
-                    if mode == "batched"
-                    else pipeline.ocr_sequential(blob, params)
-                )
-            except OcrError as exc:
-                answer = exc.to_dict()
-            answers.append(answer)
-        return answers
+    def read(file: Path) -> dict:
+        # The model takes the files in flight in turns, so a file may wait for the others
+        # before its own work starts: its budget covers theirs too.
+        deadline = time.time() + settings.ocr_timeout_s * IN_FLIGHT
+        try:
+            blob = file.read_bytes()
+            if mode == "batched":
+                return pipeline.ocr_batched(blob, params, deadline)
+            return pipeline.ocr_sequential(blob, params, deadline)
+        except OcrError as exc:
+            return exc.to_dict()
 
     return read
 
 
-def _http_reader(url: str, mode: str, params: dict, timeout_s: float) -> Reader:
+def _http_reader(url: str, mode: str, params: dict, timeout_s: float) -> ReadOne:
     endpoint = url.rstrip("/") + ("/pipeline" if mode == "batched" else "/ocr")
-    session = requests.Session()
 
-    def read(files: Sequence[Path]) -> list[dict]:
-        answers = []
-        for file in files:
+    def read(file: Path) -> dict:
+        # A busy server answers 503 with Retry-After at once; wait as it says, a few times.
+        for attempt in range(BUSY_RETRIES + 1):
             try:
                 with file.open("rb") as handle:
-                    response = session.post(
+                    response = requests.post(
                         endpoint,
                         files={"image": (file.name, handle)},
                         data=params,
                         timeout=timeout_s,
                     )
-                answers.append(response.json())
+                answer = response.json()
             except (requests.RequestException, ValueError) as exc:
-                answers.append(
-                    {"error": {"code": "upstream_error", "message": f"{endpoint}: {exc}"}}
-                )
-        return answers
+                return {"error": {"code": "upstream_error", "message": f"{endpoint}: {exc}"}}
+            if response.status_code != 503 or attempt == BUSY_RETRIES:
+                return answer
+            time.sleep(_retry_after_s(response.headers.get("Retry-After")))
+        return answer
 
     return read
 
 
-def _chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _retry_after_s(header: str | None) -> float:
+    """Seconds a 503's Retry-After asks for, within 1..30 (a missing or odd value means 1)."""
+    try:
+        return min(30.0, max(1.0, float(header or 1)))
+    except ValueError:
+        return 1.0
+
+
+def read_files(
+    files: Sequence[Path],
+    read: ReadOne,
+    emit: Emit,
+    progress: Callable[[Path], None],
+    in_flight: int = IN_FLIGHT,
+) -> int:
+    """Read every file, ``in_flight`` at a time; returns how many failed.
+
+    ``progress`` is called once per file as soon as that file is done (completion order), so a
+    bar moves file by file; ``emit`` gets the answers in input order, each as soon as every file
+    before it is done too, so the output reads like the command line.
+    """
+    answers: dict[int, dict] = {}
+    next_out = failures = 0
+    with ThreadPoolExecutor(max_workers=max(1, in_flight)) as pool:
+        futures = {pool.submit(read, file): index for index, file in enumerate(files)}
+        for future in as_completed(futures):
+            index = futures[future]
+            answers[index] = future.result()
+            progress(files[index])
+            while next_out in answers:
+                answer = answers.pop(next_out)
+                failures += "error" in answer
+                emit(files[next_out], answer)
+                next_out += 1
+    return failures
+
+
+def _printer(as_json: bool) -> Emit:
+    def emit(file: Path, answer: dict) -> None:
+        if as_json:
+            print(json.dumps({"file": str(file)} | answer), flush=True)
+        elif "error" in answer:
+            print(f"{file}: error: {answer['error']['message']}", file=sys.stderr)
+        else:
+            print(f"==> {file} <==\n{answer['text']}\n", flush=True)
+
+    return emit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.cli", description=__doc__.split("\n")[0]
+        prog="python -m pipeline.cli",
+        description="Read the text in images, in process or through a running pipeline.",
     )
     parser.add_argument("paths", nargs="+", help="image files or folders of images")
     parser.add_argument("--json", action="store_true", help="print one JSON answer per line")
@@ -123,18 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.url
         else _in_process_reader(args.mode, params)
     )
-    failures = 0
+    in_flight = IN_FLIGHT if args.mode == "batched" else 1
     with tqdm(total=len(files), unit="file", file=sys.stderr, disable=len(files) < 2) as bar:
-        for chunk in _chunks(files, CHUNK):
-            for file, answer in zip(chunk, read(chunk), strict=True):
-                failures += "error" in answer
-                if args.json:
-                    print(json.dumps({"file": str(file)} | answer), flush=True)
-                elif "error" in answer:
-                    print(f"{file}: error: {answer['error']['message']}", file=sys.stderr)
-                else:
-                    print(f"==> {file} <==\n{answer['text']}\n", flush=True)
-                bar.update(1)
+        failures = read_files(
+            files, read, _printer(args.json), lambda _file: bar.update(1), in_flight
+        )
     return 1 if failures else 0
 
 

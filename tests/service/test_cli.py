@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import cv2
 import pytest
 
-from pipeline.cli import find_images, main
+from pipeline.cli import find_images, main, read_files
 from tests.render import render_words
 from tests.service.conftest import ocr_stack
 
@@ -44,3 +45,70 @@ def test_against_a_running_pipeline_reports_bad_files(
     assert code == 1  # one file failed
     assert "HELLO world" in captured.out and "second FILE" in captured.out
     assert "broken.png: error:" in captured.err
+
+
+def test_progress_moves_per_file_in_completion_order_and_output_keeps_input_order(
+    tmp_path: Path,
+) -> None:
+    """Files finish out of order (c, a, b): the bar moves once per file as each is done, and
+    the answers still come out a, b, c, each as soon as the files before it are done."""
+    files = [tmp_path / name for name in ("a.png", "b.png", "c.png")]
+    release = {f.name: threading.Event() for f in files}
+    events: list[str] = []
+
+    def read(file: Path) -> dict:
+        assert release[file.name].wait(timeout=10)
+        return {"text": file.stem}
+
+    def progress(file: Path) -> None:
+        events.append(f"done {file.name}")
+        following = {"c.png": "a.png", "a.png": "b.png"}.get(file.name)
+        if following:  # let the next file finish only after this one was counted
+            release[following].set()
+
+    def emit(file: Path, answer: dict) -> None:
+        events.append(f"out {file.name}={answer['text']}")
+
+    release["c.png"].set()
+    failures = read_files(files, read, emit, progress, in_flight=3)
+    assert failures == 0
+    assert events == [
+        "done c.png",
+        "done a.png",
+        "out a.png=a",
+        "done b.png",
+        "out b.png=b",
+        "out c.png=c",
+    ]
+
+
+def test_errors_are_counted_and_reported_per_file(tmp_path: Path) -> None:
+    files = [tmp_path / "good.png", tmp_path / "bad.png"]
+    seen: list[str] = []
+
+    def read(file: Path) -> dict:
+        if file.name == "bad.png":
+            return {"error": {"code": "invalid_image", "message": "not an image"}}
+        return {"text": "fine"}
+
+    failures = read_files(files, read, lambda f, a: seen.append(f.name), lambda f: None)
+    assert failures == 1 and seen == ["good.png", "bad.png"]
+
+
+def test_help_has_no_rst_markup(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and "usage: python -m pipeline.cli" in text
+
+
+def test_the_demo_page_reads_back_as_drawn(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`make demo`: the page pipeline.demo draws is read word for word by the CLI in process."""
+    from pipeline import demo
+
+    page = demo.write_page(tmp_path / "demo" / "page.png")
+    assert demo.main([str(tmp_path / "again.png")]) == 0 and (tmp_path / "again.png").is_file()
+    capsys.readouterr()
+    assert main([str(page)]) == 0
+    assert capsys.readouterr().out == f"==> {page} <==\n" + "\n".join(demo.PAGES[0]) + "\n\n"

@@ -190,3 +190,32 @@ def test_engine_scenario_measures_the_serving_overhead(dataset: Path, tmp_path: 
         == scenarios["/pipeline"]["boxes_per_doc"]["mean"]
     )
     assert "the in-process engine's" in (out / "summary.md").read_text()
+
+
+def test_without_shared_data_the_load_test_draws_its_own_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A clone away from shared/: `make bench` still has pages to send, and says where from."""
+    monkeypatch.setenv("OCR_SHARED_DATA", str(tmp_path / "no-shared-data"))
+    paths = loadtest.choose_images(None, tmp_path / "out")
+    assert len(paths) >= 2 and all(p.parent == tmp_path / "out" / "sample-pages" for p in paths)
+    assert all(p.read_bytes()[:8] == PNG_MAGIC for p in paths)
+    message = capsys.readouterr().err
+    assert "dev images not found" in message and "OCR_SHARED_DATA" in message
+    assert "sample pages drawn by pipeline.demo" in message
+
+
+def test_an_explicit_images_folder_is_never_replaced(tmp_path: Path) -> None:
+    with pytest.raises(loadtest.DataError, match="image folder not found"):
+        loadtest.choose_images(str(tmp_path / "absent"), tmp_path / "out")
+
+
+def test_help_shows_each_default_once(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stop:
+        loadtest.parse_args(["--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "``" not in text
+    assert ") (default: " not in text  # no default said twice
+    assert "(default: 16)" in text and "$OCR_SHARED_DATA/dev/images" in text
