@@ -20,7 +20,10 @@ st.set_page_config(
 )
 # A bug must never show a traceback to the person at the page; the log keeps it.
 st.set_option("client.showErrorDetails", "none")
-st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button on a served page
+# No "Deploy" button: .streamlit/config.toml and the deploy command lines set
+# client.toolbarMode=minimal before the first page load. Setting it here as well only takes
+# effect from the second load, but keeps a run from another folder tidy after that.
+st.set_option("client.toolbarMode", "minimal")
 
 _PAGES = Path(__file__).resolve().parent / "pages"
 st.navigation(

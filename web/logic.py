@@ -20,9 +20,13 @@ from pathlib import Path
 import requests
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from web import labels
+
 DEFAULT_PIPELINE_URL = "http://127.0.0.1:5000"
 DEFAULT_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 5.0
+# The pipeline's OCR_MAX_UPLOAD_MB default: the uploader refuses what the backend would refuse.
+DEFAULT_MAX_UPLOAD_MB = 20
 
 # The extensions the uploader accepts: the formats the services decode.
 IMAGE_TYPES = ("png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp")
@@ -86,6 +90,7 @@ class WebConfig:
     pipeline_url: str = DEFAULT_PIPELINE_URL
     api_key: str | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
@@ -98,10 +103,35 @@ class WebConfig:
             timeout = DEFAULT_TIMEOUT_S
         if not (math.isfinite(timeout) and timeout > 0):
             timeout = DEFAULT_TIMEOUT_S
-        return cls(url.rstrip("/"), env.get("OCR_API_KEY", "").strip() or None, timeout)
+        return cls(
+            url.rstrip("/"),
+            env.get("OCR_API_KEY", "").strip() or None,
+            timeout,
+            _upload_mb(env.get("OCR_MAX_UPLOAD_MB", "")),
+        )
 
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.api_key} if self.api_key else {}
+
+
+def _upload_mb(raw: str) -> int:
+    """OCR_MAX_UPLOAD_MB as the whole megabytes Streamlit's uploader takes (at least 1).
+
+    Rounded down, so a file the page lets through is never one the pipeline refuses.
+    """
+    try:
+        value = float(raw.strip()) if raw.strip() else DEFAULT_MAX_UPLOAD_MB
+    except ValueError:
+        return DEFAULT_MAX_UPLOAD_MB
+    if not (math.isfinite(value) and value > 0):
+        return DEFAULT_MAX_UPLOAD_MB
+    return max(1, math.floor(value))
+
+
+def upload_limit_mb(config: WebConfig, server_limit_mb: float) -> int:
+    """The uploader's per-file limit: the backend's, but never above what Streamlit's server
+    (``server.maxUploadSize``) accepts, so the number the page states is the one enforced."""
+    return max(1, min(config.max_upload_mb, math.floor(server_limit_mb)))
 
 
 @dataclass
@@ -240,6 +270,12 @@ def words_table(answer: Mapping) -> list[dict]:
     ]
 
 
+# Pixel widths of the words table's columns. Sized to fit its content, the progress bar took the
+# room and the text column cut words ("JAPANES"); the words get the most, the numbers enough
+# for "0.95". Together they fit the page's right-hand column (about 400 px in a 1500 px window
+# with the sidebar open); on a wider one Streamlit shares the rest out among them.
+WORDS_COLUMN_WIDTHS = {"#": 40, "text": 150, "confidence": 100, "det_score": 80}
+
 TIMING_STAGES = (("std", "STD"), ("str", "STR"), ("queue_wait", "queue wait"), ("total", "total"))
 
 
@@ -251,6 +287,21 @@ def timing_rows(answer: Mapping) -> list[dict]:
         for key, label in TIMING_STAGES
         if isinstance(timings.get(key), int | float)
     ]
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration short enough for a metric tile: ``"10.0 ms"``, ``"28.2 s"``, ``"2.5 min"``.
+
+    st.metric cuts long values off with an ellipsis; "28,237.1 ms" did not fit a fifth of a row.
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    for unit, scale in (("ms", 1000.0), ("s", 1.0), ("min", 1 / 60)):
+        value = round(seconds * scale, 1)
+        limit = 1000.0 if unit == "ms" else 60.0
+        if abs(value) < limit:
+            return f"{value:.1f} {unit}"
+    return f"{seconds / 3600:,.1f} h"
 
 
 def mean_confidence(answer: Mapping) -> float | None:
@@ -299,6 +350,7 @@ def answer_json(answer: Mapping) -> str:
 _LOW, _MID, _HIGH = (220, 38, 38), (234, 160, 8), (22, 163, 74)
 UNKNOWN_COLOUR = (128, 128, 128)
 MAX_DISPLAY_SIDE = 2000
+_PAD = 2  # pixels between a tag's edge and its number
 
 
 def confidence_colour(confidence: float) -> tuple[int, int, int]:
@@ -351,13 +403,30 @@ def draw_quads(
     line = max(2, round(long_side / 600))
     font = _font(max(11, round(long_side / 70)))
     draw = ImageDraw.Draw(canvas)
+    drawn: list[tuple[str, list[tuple[float, float]], tuple[int, int, int]]] = []
     for number, word in enumerate(words, start=1):
         points = _points(word.get("quad"), sx, sy)
         if points is None:
             continue
         colour = confidence_colour(word.get("confidence", float("nan")))
         draw.line([*points, points[0]], fill=colour, width=line, joint="curve")
-        _label(draw, str(number), points, colour, font, canvas.size)
+        drawn.append((str(number), points, colour))
+    # Tags last, so no other quad's outline crosses a number.
+    extents = [draw.textbbox((0, 0), text, font=font) for text, _, _ in drawn]
+    rects = labels.place_labels(
+        [labels.bounding_box(points) for _, points, _ in drawn],
+        [(r - left + 2 * _PAD, b - top + 2 * _PAD) for left, top, r, b in extents],
+        canvas.size,
+        gap=line,
+    )
+    for (text, _, colour), extent, rect in zip(drawn, extents, rects, strict=True):
+        draw.rectangle(rect, fill=colour)
+        draw.text(
+            (rect[0] + _PAD - extent[0], rect[1] + _PAD - extent[1]),
+            text,
+            fill=(255, 255, 255),
+            font=font,
+        )
     return canvas
 
 
@@ -369,18 +438,6 @@ def _points(quad: object, sx: float, sy: float) -> list[tuple[float, float]] | N
     if len(points) < 3 or not all(math.isfinite(v) for p in points for v in p):
         return None
     return points
-
-
-def _label(draw, text, points, colour, font, canvas_size) -> None:
-    """The word's number in a filled tag just above its top-left corner (inside if no room)."""
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    w, h = right - left + 4, bottom - top + 4
-    x = min(max(0, min(p[0] for p in points)), max(0, canvas_size[0] - w))
-    y = min(p[1] for p in points) - h
-    if y < 0:
-        y = min(max(0, min(p[1] for p in points)), max(0, canvas_size[1] - h))
-    draw.rectangle([x, y, x + w, y + h], fill=colour)
-    draw.text((x + 2 - left, y + 2 - top), text, fill=(255, 255, 255), font=font)
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

@@ -232,6 +232,51 @@ def page_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def save_element_shots(driver, tmp_path: Path, name: str) -> None:
+    """Close-ups of the annotated image, the words table and the timings chart, to look at."""
+    from selenium.webdriver.common.by import By
+
+    for part, css in (
+        ("image", "[data-testid='stImage']"),
+        ("table", "[data-testid='stDataFrame']"),
+        ("chart", "[data-testid='stVegaLiteChart']"),
+    ):
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        assert found, f"no {part} on the page"
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", found[0])
+        time.sleep(0.5)  # let the chart finish its transition
+        path = tmp_path / f"{name}_{part}.png"
+        found[0].screenshot(str(path))
+        keep = os.environ.get("OCR_SCREENSHOT_DIR")
+        if keep:
+            shutil.copy(path, Path(keep) / path.name)
+        print(f"screenshot: {path}")
+
+
+def test_first_load_has_no_deploy_button_and_states_the_upload_limit(browser, page_url, tmp_path):
+    """The first page load after streamlit starts (this runs first): .streamlit/config.toml,
+    not st.set_option in the script, is what keeps the Deploy button away on this load."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(page_url)
+    limit = until(
+        browser,
+        "the uploader's instructions",
+        lambda d: next(
+            iter(d.find_elements(By.CSS_SELECTOR, "[data-testid='stFileUploaderDropzone']")),
+            None,
+        ),
+    )
+    # Without the config, this first load shows the toolbar with a Deploy button a moment after
+    # the page; with toolbarMode=minimal there is no toolbar at all. Give it that moment.
+    time.sleep(2.0)
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stAppDeployButton']")
+    buttons = [b.text.strip() for b in browser.find_elements(By.TAG_NAME, "button")]
+    assert "Deploy" not in buttons, buttons
+    assert "20MB per file" in limit.text and "200MB" not in limit.text, limit.text
+    save_screenshot(browser, tmp_path, "web_first_load")
+
+
 def test_rendered_image_read_in_batched_mode(browser, page_url, tmp_path):
     words = [["Invoice", "Total", "Paid"], ["Hello", "World", "2024"]]
     image, _ = render_words(words)
@@ -246,12 +291,19 @@ def test_rendered_image_read_in_batched_mode(browser, page_url, tmp_path):
     assert f"canvas {CANVAS} px" in body and "Batched (/pipeline)" in body
     assert "Download .txt" in body and "Download JSON" in body
     save_screenshot(browser, tmp_path, "web_rendered_batched")
+    save_element_shots(browser, tmp_path, "web_rendered_batched")
 
     # The monitoring page reads the live pipeline's /metrics, which now holds that request.
     browser.get(f"{page_url}/monitoring")
     tiles = metric_tiles(browser)
     assert int(tiles["Requests"]) >= 1, tiles
     assert tiles["Mean batch size"] != "–", tiles  # the batched read went through the bucket
+    # Durations in a unit that keeps them short ("28.2 s"), so no tile is cut off with "…".
+    assert all(len(value) <= 9 for value in tiles.values()), tiles
+    assert not browser.execute_script(
+        "return [...document.querySelectorAll('[data-testid=\"stMetricValue\"] div')]"
+        ".some(e => e.scrollWidth > e.clientWidth + 1);"
+    ), tiles
     save_screenshot(browser, tmp_path, "web_monitoring")
 
 
@@ -270,3 +322,4 @@ def test_dev_image_read_in_sequential_mode(browser, page_url, dev_dir, tmp_path)
     assert len(hits) >= len(known) / 2, f"found {sorted(hits)} of {sorted(known)}:\n{text}"
     assert f"canvas {CANVAS} px" in page_text(browser)
     save_screenshot(browser, tmp_path, "web_dev_sequential")
+    save_element_shots(browser, tmp_path, "web_dev_sequential")

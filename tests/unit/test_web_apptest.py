@@ -8,6 +8,7 @@ loading a model.
 from __future__ import annotations
 
 import io
+import json
 import socket
 import time
 from pathlib import Path
@@ -37,6 +38,9 @@ ocr_bucket_wait_seconds_bucket{le="0.05"} 3.0
 ocr_bucket_wait_seconds_bucket{le="+Inf"} 3.0
 ocr_bucket_wait_seconds_count 3.0
 ocr_bucket_wait_seconds_sum 0.03
+ocr_std_seconds_bucket{le="+Inf"} 3.0
+ocr_std_seconds_count 3.0
+ocr_std_seconds_sum 84.7113
 ocr_errors_total{code="invalid_image",endpoint="/ocr",service="pipeline"} 2.0
 """
 
@@ -230,6 +234,8 @@ def test_monitoring_page_summarises_the_metrics(page):
     assert tiles["Requests"] == "4"
     assert tiles["Mean batch size"] == "20.0"
     assert tiles["Mean bucket wait"] == "10.0 ms"
+    assert tiles["Mean STD time"] == "28.2 s"  # was "28,237.1 ms", which the tile cut off
+    assert all(len(value) <= 9 for value in tiles.values()), tiles
     assert tiles["Errors"] == "2"
     assert list(page.dataframe[0].value["endpoint"]) == ["/ocr"]
 
@@ -240,3 +246,24 @@ def test_monitoring_page_with_backend_down(monkeypatch):
     page.switch_page("pages/monitoring.py").run()
     no_traceback(page)
     assert "Can't reach the OCR backend" in page.error[0].value
+
+
+def test_uploader_states_and_enforces_the_backends_limit(page, fake_pipeline, monkeypatch):
+    # The pipeline's OCR_MAX_UPLOAD_MB (20), not Streamlit's 200 MB: the widget's limit is what
+    # the browser shows ("Limit 20MB per file") and refuses past.
+    assert page.file_uploader(key="uploads").proto.max_upload_size_mb == 20
+    monkeypatch.setenv("OCR_MAX_UPLOAD_MB", "5")
+    smaller = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
+    assert smaller.file_uploader(key="uploads").proto.max_upload_size_mb == 5
+
+
+def test_words_table_widths_and_timing_labels_reach_the_page(page):
+    upload_and_read(page, [("scan.png", png(), "image/png")])
+    no_traceback(page)
+    columns = json.loads(page.dataframe[0].proto.columns)
+    widths = {name: column.get("width") for name, column in columns.items() if name != "_index"}
+    assert widths == {"#": 40, "text": 150, "confidence": 100, "det_score": 80}
+    spec = json.loads(page.get("vega_lite_chart")[0].proto.spec)
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert marks == ["bar", "text"]  # the values are printed on the bars
+    assert spec["layer"][1]["encoding"]["text"]["field"] == "label"

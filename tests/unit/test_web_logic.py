@@ -16,7 +16,7 @@ from PIL import Image
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from tests.servers import serve
-from web import logic
+from web import charts, labels, logic
 
 WEB_DIR = Path(logic.__file__).resolve().parent
 SERVICE_PACKAGES = {"common", "std_service", "str_service", "pipeline", "monitoring"}
@@ -420,3 +420,139 @@ def test_parser_reads_what_prometheus_client_writes():
     assert logic.counter_rows(samples, "ocr_errors_total", ("endpoint", "code")) == [
         {"endpoint": "/ocr", "code": "timeout", "count": 2}
     ]
+
+
+# --- number tags beside their quads ("the first hour": numbers hid the letters they label) ----
+
+
+def interior(quad, margin: int):
+    """Pixels well inside a quad's axis-aligned box: where its letters are."""
+    xs, ys = [p[0] for p in quad], [p[1] for p in quad]
+    return [
+        (x, y)
+        for x in range(int(min(xs)) + margin, int(max(xs)) - margin + 1)
+        for y in range(int(min(ys)) + margin, int(max(ys)) - margin + 1)
+    ]
+
+
+def test_number_tags_leave_every_quads_interior_visible():
+    # A top-left corner word (no room above or left), one on the top edge, and two lines
+    # stacked so close that a tag above the lower word would land on the upper one.
+    quads = [
+        [[0, 0], [80, 0], [80, 30], [0, 30]],
+        [[150, 0], [260, 0], [260, 30], [150, 30]],
+        [[40, 120], [200, 120], [200, 150], [40, 150]],
+        [[40, 154], [200, 154], [200, 184], [40, 184]],
+        [[300, 100], [380, 90], [385, 130], [305, 140]],  # tilted
+    ]
+    words = [
+        {"quad": q, "confidence": c} for q, c in zip(quads, (0.1, 0.3, 0.6, 0.8, 1.0), strict=True)
+    ]
+    drawn = logic.draw_quads(Image.new("RGB", (400, 300), "white"), words)
+    line = max(2, round(400 / 600))
+    for quad in quads[:4]:
+        covered = [p for p in interior(quad, line + 1) if drawn.getpixel(p) != (255, 255, 255)]
+        assert not covered, (quad, covered[:5])
+    # ...and every tag was drawn: its colour shows outside the outlines, number in white.
+    counts = {colour: n for n, colour in drawn.getcolors(maxcolors=1 << 20)}
+    for word in words:
+        assert counts.get(logic.confidence_colour(word["confidence"]), 0) > 150, word
+
+
+def labels_overlap(a, b) -> bool:
+    return a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]
+
+
+def test_label_places_avoid_their_own_box_and_stay_inside_the_image():
+    boxes = [(0, 0, 80, 30), (150, 0, 260, 30), (40, 120, 200, 150), (40, 154, 200, 184)]
+    rects = labels.place_labels(boxes, [(16, 14)] * len(boxes), (400, 300), gap=2)
+    for rect in rects:
+        assert 0 <= rect[0] <= rect[2] <= 400 and 0 <= rect[1] <= rect[3] <= 300
+        for other in boxes:  # no tag lies on any word here: there is room around each
+            assert not labels_overlap(rect, other), (rect, other)
+    assert rects[0][1] >= 30  # the corner word has its tag below it
+    assert rects[2][3] <= 120  # the upper line's tag sits above it
+    assert rects[3][2] <= 40 or rects[3][0] >= 200  # the lower one's beside it, not between
+
+
+def test_a_quad_filling_the_image_still_gets_its_tag_inside_the_image():
+    drawn = logic.draw_quads(
+        Image.new("RGB", (60, 30), "white"),
+        [{"quad": [[0, 0], [60, 0], [60, 30], [0, 30]], "confidence": 1.0}],
+    )
+    assert drawn.size == (60, 30)
+    [rect] = labels.place_labels([(0, 0, 60, 30)], [(16, 14)], (60, 30))
+    assert rect[0] >= 0 and rect[1] >= 0 and rect[2] <= 60 and rect[3] <= 30
+
+
+# --- durations, table widths, chart labels, upload limit --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "–"),
+        (math.nan, "–"),
+        (0.0004, "0.4 ms"),
+        (0.01, "10.0 ms"),
+        (0.9999, "999.9 ms"),
+        (0.99996, "1.0 s"),
+        (28.2371, "28.2 s"),
+        (59.97, "1.0 min"),
+        (150.0, "2.5 min"),
+        (7200.0, "2.0 h"),
+    ],
+)
+def test_durations_are_short_enough_for_a_metric_tile(seconds, text):
+    assert logic.format_duration(seconds) == text
+    assert len(logic.format_duration(seconds)) <= 9
+
+
+def test_words_table_gives_the_text_column_the_room():
+    widths = logic.WORDS_COLUMN_WIDTHS
+    assert set(widths) == set(logic.words_table(ANSWER)[0])
+    assert widths["text"] == max(widths.values()) and widths["text"] >= 150
+    # "JAPANESE" in the table's 14 px font is ~75 px; 150 px holds words twice as long.
+    assert sum(widths.values()) <= 400  # no sideways scrolling in a 1500 px window
+
+
+def test_timings_chart_prints_each_value_on_its_bar():
+    rows = logic.timing_rows(ANSWER)
+    spec = charts.timings_chart(rows).to_dict()
+    bars, values = spec["layer"]
+    assert bars["mark"]["type"] == "bar" and values["mark"]["type"] == "text"
+    assert values["encoding"]["text"]["field"] == "label"
+    data = next(iter(spec["datasets"].values()))
+    assert [row["label"] for row in data] == ["120.5 ms", "30.2 ms", "151.0 ms"]
+    assert [row["stage"] for row in data] == ["STD", "STR", "total"]
+    domain = bars["encoding"]["x"]["scale"]["domain"]
+    assert domain[0] == 0 and domain[1] > 151.0  # room for the longest bar's number
+
+
+def test_upload_limit_follows_the_pipelines_setting():
+    from common.config import Settings
+
+    default = logic.WebConfig.from_env({})
+    assert default.max_upload_mb == Settings().ocr_max_upload_mb == 20
+    assert logic.WebConfig.from_env({"OCR_MAX_UPLOAD_MB": "7.9"}).max_upload_mb == 7
+    for bad in ("x", "-1", "inf", "0"):
+        assert logic.WebConfig.from_env({"OCR_MAX_UPLOAD_MB": bad}).max_upload_mb == 20, bad
+    assert logic.WebConfig.from_env({"OCR_MAX_UPLOAD_MB": "0.5"}).max_upload_mb == 1
+    assert logic.upload_limit_mb(default, 200) == 20  # Streamlit's 200 MB default is not used
+    big = logic.WebConfig.from_env({"OCR_MAX_UPLOAD_MB": "50"})
+    assert logic.upload_limit_mb(big, 20) == 20  # never more than Streamlit's server takes
+
+
+def test_streamlit_is_started_without_deploy_button_and_with_the_real_upload_limit():
+    import tomllib
+
+    root = WEB_DIR.parent
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "minimal"
+    assert config["server"]["maxUploadSize"] == logic.DEFAULT_MAX_UPLOAD_MB
+    for path in ("deploy/supervisord.embedded.conf", "deploy/supervisord.services.conf"):
+        text = (root / path).read_text()
+        assert "--client.toolbarMode minimal" in text and "--server.maxUploadSize 20" in text
+    cmd = [line for line in (root / "web" / "Dockerfile").read_text().splitlines() if "CMD" in line]
+    assert '"--client.toolbarMode", "minimal"' in cmd[-1]
+    assert '"--server.maxUploadSize", "20"' in cmd[-1]

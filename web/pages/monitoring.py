@@ -38,8 +38,9 @@ def _fmt(value: float | None, scale: float = 1.0, unit: str = "") -> str:
 tiles = st.columns(5)
 tiles[0].metric("Requests", f"{sum(row['requests'] for row in requests_rows):,}")
 tiles[1].metric("Mean batch size", _fmt(batch.mean if batch else None))
-tiles[2].metric("Mean bucket wait", _fmt(wait.mean if wait else None, 1000, " ms"))
-tiles[3].metric("Mean STD time", _fmt(std.mean if std else None, 1000, " ms"))
+# Durations in the unit that keeps them short: a tile cuts "28,237.1 ms" off, not "28.2 s".
+tiles[2].metric("Mean bucket wait", logic.format_duration(wait.mean if wait else None))
+tiles[3].metric("Mean STD time", logic.format_duration(std.mean if std else None))
 tiles[4].metric("Errors", f"{sum(row['count'] for row in errors):,}")
 
 st.subheader("Latency by endpoint")
@@ -70,7 +71,8 @@ with right:
     st.subheader("Bucket wait")
     if wait and wait.count:
         st.caption(
-            f"mean {_fmt(wait.mean, 1000, ' ms')}, p95 ≈ {_fmt(wait.quantile(0.95), 1000, ' ms')}"
+            f"mean {logic.format_duration(wait.mean)}, "
+            f"p95 ≈ {logic.format_duration(wait.quantile(0.95))}"
         )
         st.bar_chart(pd.DataFrame(wait.bars()), x="bucket", y="count", sort=False, height=240)
     else:

@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from web import logic
+from web import charts, logic
 
 log = logging.getLogger(__name__)
 config = logic.WebConfig.from_env()
@@ -50,10 +50,13 @@ with st.sidebar:
         low_text = st.slider("Low text", 0.05, 0.95, logic.DETECTION_DEFAULTS["low_text"], 0.05)
     st.caption(f"Backend: `{config.pipeline_url}`")
 
+# The uploader states and enforces the backend's limit (OCR_MAX_UPLOAD_MB), not Streamlit's 200 MB.
+upload_mb = logic.upload_limit_mb(config, st.get_option("server.maxUploadSize"))
 uploads = st.file_uploader(
     "Images (PNG, JPEG, TIFF, WebP, BMP)",
     type=list(logic.IMAGE_TYPES),
     accept_multiple_files=True,
+    max_upload_size=upload_mb,
     key="uploads",
 )
 files = [(upload.name, upload.getvalue()) for upload in uploads or []]
@@ -130,29 +133,32 @@ def show_outcome(outcome: logic.Outcome, data: bytes, key: str) -> None:
         table = pd.DataFrame(
             logic.words_table(answer), columns=["#", "text", "confidence", "det_score"]
         )
+        widths = logic.WORDS_COLUMN_WIDTHS
         st.dataframe(
             table,
             hide_index=True,
             width="stretch",
             height=min(600, 38 + 35 * max(1, len(table))),
             column_config={
+                "#": st.column_config.NumberColumn("#", width=widths["#"]),
+                "text": st.column_config.TextColumn("text", width=widths["text"]),
                 "confidence": st.column_config.ProgressColumn(
-                    "confidence", min_value=0.0, max_value=1.0, format="%.2f", color="auto"
+                    "confidence",
+                    min_value=0.0,
+                    max_value=1.0,
+                    format="%.2f",
+                    color="auto",
+                    width=widths["confidence"],
                 ),
-                "det_score": st.column_config.NumberColumn("detection score", format="%.2f"),
+                "det_score": st.column_config.NumberColumn(
+                    "det. score", format="%.2f", width=widths["det_score"]
+                ),
             },
         )
         timings = logic.timing_rows(answer)
         if timings:
             st.markdown("**Timings (ms)**")
-            st.bar_chart(
-                pd.DataFrame(timings),
-                x="stage",
-                y="ms",
-                horizontal=True,
-                sort=False,
-                height=180,
-            )
+            st.altair_chart(charts.timings_chart(timings), width="stretch")
     st.markdown("**Text**")
     st.code(answer.get("text", "") or " ", language=None, wrap_lines=True)
     text_col, json_col, _ = st.columns([1, 1, 3])
