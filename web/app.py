@@ -1,14 +1,15 @@
 """Streamlit entry point: ``streamlit run web/app.py`` (PIPELINE_URL says where the pipeline is).
 
 It only sets the page up and routes to the two pages in web/pages/; what they compute lives in
-web/logic.py, which talks HTTP to the pipeline and imports no service code.
+plain modules beside this one (client, errors, tables, drawing, labels, charts, metrics_view),
+which talk HTTP to the pipeline and import no service code.
 """
 
 import sys
 from pathlib import Path
 
 # `streamlit run web/app.py` puts web/ on sys.path, not the folder above it; add that, so the
-# pages import `web.logic` under the same name the tests use (one module, not two copies).
+# pages import `web.client` and the rest under the names the tests use (one module, not two).
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)

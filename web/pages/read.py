@@ -1,6 +1,7 @@
 """Upload documents, send them to the pipeline, show what it found.
 
-Layout only: every call, parse and drawing is a function of web/logic.py.
+Layout only: every call, parse and drawing is a function of web/client.py, web/tables.py or
+web/drawing.py.
 """
 
 import logging
@@ -8,11 +9,12 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from web import charts, logic
+from web import charts, client, drawing, tables
+from web.errors import PageError
 
 log = logging.getLogger(__name__)
-config = logic.WebConfig.from_env()
-outcomes: dict[str, logic.Outcome] = st.session_state.setdefault("outcomes", {})
+config = client.WebConfig.from_env()
+outcomes: dict[str, client.Outcome] = st.session_state.setdefault("outcomes", {})
 
 st.title("Read text from documents")
 
@@ -20,8 +22,8 @@ with st.sidebar:
     st.subheader("Processing")
     mode = st.radio(
         "Mode",
-        list(logic.MODES),
-        format_func=lambda m: logic.MODES[m][1],
+        list(client.MODES),
+        format_func=lambda m: client.MODES[m][1],
         captions=[
             "STD finds the words, then STR reads them one at a time.",
             "The words join batches with other requests' words.",
@@ -32,35 +34,35 @@ with st.sidebar:
         "Canvas size (px)",
         min_value=256,
         max_value=4096,
-        value=logic.DETECTION_DEFAULTS["canvas_size"],
+        value=client.DETECTION_DEFAULTS["canvas_size"],
         step=64,
         key="canvas_size",
         help="The longest side detection works at. Smaller is faster; larger finds small text.",
     )
     with st.expander("Detection thresholds"):
         mag_ratio = st.number_input(
-            "Magnification", 0.5, 4.0, logic.DETECTION_DEFAULTS["mag_ratio"], 0.1
+            "Magnification", 0.5, 4.0, client.DETECTION_DEFAULTS["mag_ratio"], 0.1
         )
         text_threshold = st.slider(
-            "Text threshold", 0.05, 0.95, logic.DETECTION_DEFAULTS["text_threshold"], 0.05
+            "Text threshold", 0.05, 0.95, client.DETECTION_DEFAULTS["text_threshold"], 0.05
         )
         link_threshold = st.slider(
-            "Link threshold", 0.05, 0.95, logic.DETECTION_DEFAULTS["link_threshold"], 0.05
+            "Link threshold", 0.05, 0.95, client.DETECTION_DEFAULTS["link_threshold"], 0.05
         )
-        low_text = st.slider("Low text", 0.05, 0.95, logic.DETECTION_DEFAULTS["low_text"], 0.05)
+        low_text = st.slider("Low text", 0.05, 0.95, client.DETECTION_DEFAULTS["low_text"], 0.05)
     st.caption(f"Backend: `{config.pipeline_url}`")
 
 # The uploader states and enforces the backend's limit (OCR_MAX_UPLOAD_MB), not Streamlit's 200 MB.
-upload_mb = logic.upload_limit_mb(config, st.get_option("server.maxUploadSize"))
+upload_mb = client.upload_limit_mb(config, st.get_option("server.maxUploadSize"))
 uploads = st.file_uploader(
     "Images (PNG, JPEG, TIFF, WebP, BMP)",
-    type=list(logic.IMAGE_TYPES),
+    type=list(client.IMAGE_TYPES),
     accept_multiple_files=True,
     max_upload_size=upload_mb,
     key="uploads",
 )
 files = [(upload.name, upload.getvalue()) for upload in uploads or []]
-digests = [logic.digest(name.encode() + b"\0" + data) for name, data in files]
+digests = [client.digest(name.encode() + b"\0" + data) for name, data in files]
 for stale in set(outcomes) - set(digests):  # forget results of files taken off the list
     del outcomes[stale]
 if not files:
@@ -68,7 +70,7 @@ if not files:
     st.stop()
 
 settings = {"mode": mode, "canvas_size": int(canvas_size)}
-fields = logic.detection_fields(
+fields = client.detection_fields(
     {
         "canvas_size": canvas_size,
         "mag_ratio": mag_ratio,
@@ -83,14 +85,14 @@ if st.button("Read text", type="primary", key="read"):
     for index, ((name, data), key) in enumerate(zip(files, digests, strict=True)):
         bar.progress(index / len(files), text=f"Reading {name} ({index + 1} of {len(files)})…")
         try:
-            answer = logic.read_document(config, name, data, mode, fields)
-            outcomes[key] = logic.Outcome(name, answer=answer, settings=settings)
-        except logic.PageError as exc:
-            outcomes[key] = logic.Outcome(name, error=exc, settings=settings)
+            answer = client.read_document(config, name, data, mode, fields)
+            outcomes[key] = client.Outcome(name, answer=answer, settings=settings)
+        except PageError as exc:
+            outcomes[key] = client.Outcome(name, error=exc, settings=settings)
         except Exception:  # a bug here must not cost the other files their results
             log.exception("reading %s failed", name)
-            error = logic.PageError("internal", "Something went wrong on the page; see its log.")
-            outcomes[key] = logic.Outcome(name, error=error, settings=settings)
+            error = PageError("internal", "Something went wrong on the page; see its log.")
+            outcomes[key] = client.Outcome(name, error=error, settings=settings)
     read = sum(outcomes[k].ok for k in digests)
     bar.progress(1.0, text=f"Done: {read} of {len(files)} read.")
 
@@ -101,7 +103,7 @@ shown = [
 ]
 
 
-def show_outcome(outcome: logic.Outcome, data: bytes, key: str) -> None:
+def show_outcome(outcome: client.Outcome, data: bytes, key: str) -> None:
     """One file's result: the annotated image, its words, text, downloads and timings."""
     if outcome.error is not None:
         st.error(f"**{outcome.name}**: {outcome.error.message}")
@@ -110,30 +112,30 @@ def show_outcome(outcome: logic.Outcome, data: bytes, key: str) -> None:
     words = answer.get("words", [])
     used = outcome.settings
     st.caption(
-        f"{len(words)} words · {logic.MODES[used['mode']][1]} · canvas {used['canvas_size']} px"
+        f"{len(words)} words · {client.MODES[used['mode']][1]} · canvas {used['canvas_size']} px"
     )
     left, right = st.columns([3, 2])
     with left:
         try:
-            image = logic.open_image(data)
+            image = drawing.open_image(data)
             size = (
                 int(answer.get("width") or image.width),
                 int(answer.get("height") or image.height),
             )
-            drawn = logic.draw_quads(image, words, size)
+            drawn = drawing.draw_quads(image, words, size)
             st.image(
-                logic.png_bytes(drawn),
+                drawing.png_bytes(drawn),
                 caption="Quads numbered in reading order; colour = confidence "
                 "(green sure, amber unsure, red doubtful).",
                 width="stretch",
             )
-        except logic.PageError as exc:
+        except PageError as exc:
             st.warning(exc.message)
     with right:
         table = pd.DataFrame(
-            logic.words_table(answer), columns=["#", "text", "confidence", "det_score"]
+            tables.words_table(answer), columns=["#", "text", "confidence", "det_score"]
         )
-        widths = logic.WORDS_COLUMN_WIDTHS
+        widths = tables.WORDS_COLUMN_WIDTHS
         st.dataframe(
             table,
             hide_index=True,
@@ -155,7 +157,7 @@ def show_outcome(outcome: logic.Outcome, data: bytes, key: str) -> None:
                 ),
             },
         )
-        timings = logic.timing_rows(answer)
+        timings = tables.timing_rows(answer)
         if timings:
             st.markdown("**Timings (ms)**")
             st.altair_chart(charts.timings_chart(timings), width="stretch")
@@ -165,22 +167,22 @@ def show_outcome(outcome: logic.Outcome, data: bytes, key: str) -> None:
     text_col.download_button(
         "Download .txt",
         answer.get("text", ""),
-        file_name=logic.text_file_name(outcome.name, ".txt"),
+        file_name=tables.text_file_name(outcome.name, ".txt"),
         mime="text/plain",
         key=f"txt-{key}",
         on_click="ignore",
     )
     json_col.download_button(
         "Download JSON",
-        logic.answer_json(answer),
-        file_name=logic.text_file_name(outcome.name, ".json"),
+        tables.answer_json(answer),
+        file_name=tables.text_file_name(outcome.name, ".json"),
         mime="application/json",
         key=f"json-{key}",
         on_click="ignore",
     )
 
 
-def show_safely(outcome: logic.Outcome, data: bytes, key: str) -> None:
+def show_safely(outcome: client.Outcome, data: bytes, key: str) -> None:
     try:
         show_outcome(outcome, data, key)
     except Exception:
@@ -195,7 +197,7 @@ elif len(files) == 1:
 else:
     st.subheader("Summary")
     st.dataframe(
-        pd.DataFrame([logic.summary_row(outcome) for _, _, outcome, _ in shown]),
+        pd.DataFrame([tables.summary_row(outcome) for _, _, outcome, _ in shown]),
         hide_index=True,
         width="stretch",
     )

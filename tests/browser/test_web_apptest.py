@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from flask import Flask, jsonify, request
+from flask import jsonify, request
 from PIL import Image, UnidentifiedImageError
 from streamlit.testing.v1 import AppTest
 
-from tests.servers import serve
+from tests.web_fixtures import png, stand_in_pipeline
 
 APP = Path(__file__).resolve().parents[2] / "web" / "app.py"
 RUN_TIMEOUT_S = 30
@@ -77,11 +77,8 @@ def answer_for(width: int, height: int, mode: str) -> dict:
 @pytest.fixture(scope="module")
 def fake_pipeline():
     """Answers /ocr and /pipeline like the pipeline (invalid_image for non-images), and /metrics."""
-    app = Flask("fake-pipeline")
     seen: list[dict] = []
 
-    @app.post("/ocr")
-    @app.post("/pipeline")
     def ocr():
         data = request.files["image"].read()
         seen.append({"path": request.path, "form": dict(request.form)})
@@ -95,11 +92,7 @@ def fake_pipeline():
         mode = "batched" if request.path == "/pipeline" else "sequential"
         return jsonify(answer_for(width, height, mode))
 
-    @app.get("/metrics")
-    def metrics():
-        return METRICS, 200, {"Content-Type": "text/plain; version=0.0.4"}
-
-    with serve(app) as url:
+    with stand_in_pipeline(ocr, METRICS) as url:
         yield url, seen
 
 
@@ -111,12 +104,6 @@ def page(fake_pipeline, monkeypatch) -> AppTest:
     monkeypatch.delenv("OCR_API_KEY", raising=False)
     monkeypatch.delenv("WEB_TIMEOUT_S", raising=False)
     return AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
-
-
-def png(width: int = 64, height: int = 32) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def upload_and_read(page: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:

@@ -1,0 +1,223 @@
+"""The page's HTTP client of the pipeline: where it is, what to send, what came back.
+
+It speaks the pipeline's HTTP contract only and imports no service code, so the page deploys
+alone. Every failure leaves here as a PageError (web/errors.py), worded for the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from web.errors import PageError, error_message, unreachable
+from web.metrics_view import scrape_text
+
+DEFAULT_PIPELINE_URL = "http://127.0.0.1:5000"
+DEFAULT_TIMEOUT_S = 120.0
+CONNECT_TIMEOUT_S = 5.0
+METRICS_TIMEOUT_S = 10.0
+# The pipeline's OCR_MAX_UPLOAD_MB default: the uploader refuses what the backend would refuse.
+DEFAULT_MAX_UPLOAD_MB = 20
+
+# The extensions the uploader accepts: the formats the services decode.
+IMAGE_TYPES = ("png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp")
+MIME_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "tif": "image/tiff",
+    "tiff": "image/tiff",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+}
+
+# mode -> (endpoint, label shown to the user)
+MODES = {
+    "sequential": ("/ocr", "Sequential (/ocr)"),
+    "batched": ("/pipeline", "Batched (/pipeline)"),
+}
+
+# Official CRAFT defaults: where the page's detection settings start.
+DETECTION_DEFAULTS = {
+    "canvas_size": 1280,
+    "mag_ratio": 1.5,
+    "text_threshold": 0.7,
+    "link_threshold": 0.4,
+    "low_text": 0.4,
+}
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """Where the backend is and how long to wait for it, from the environment."""
+
+    pipeline_url: str = DEFAULT_PIPELINE_URL
+    api_key: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
+        env = os.environ if env is None else env
+        url = env.get("PIPELINE_URL", "").strip() or DEFAULT_PIPELINE_URL
+        raw_timeout = env.get("WEB_TIMEOUT_S", "").strip()
+        try:
+            timeout = float(raw_timeout) if raw_timeout else DEFAULT_TIMEOUT_S
+        except ValueError:
+            timeout = DEFAULT_TIMEOUT_S
+        if not (math.isfinite(timeout) and timeout > 0):
+            timeout = DEFAULT_TIMEOUT_S
+        return cls(
+            url.rstrip("/"),
+            env.get("OCR_API_KEY", "").strip() or None,
+            timeout,
+            _upload_mb(env.get("OCR_MAX_UPLOAD_MB", "")),
+        )
+
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key} if self.api_key else {}
+
+
+def _upload_mb(raw: str) -> int:
+    """OCR_MAX_UPLOAD_MB as the whole megabytes Streamlit's uploader takes (at least 1).
+
+    Rounded down, so a file the page lets through is never one the pipeline refuses.
+    """
+    try:
+        value = float(raw.strip()) if raw.strip() else DEFAULT_MAX_UPLOAD_MB
+    except ValueError:
+        return DEFAULT_MAX_UPLOAD_MB
+    if not (math.isfinite(value) and value > 0):
+        return DEFAULT_MAX_UPLOAD_MB
+    return max(1, math.floor(value))
+
+
+def upload_limit_mb(config: WebConfig, server_limit_mb: float) -> int:
+    """The uploader's per-file limit: the backend's, but never above what Streamlit's server
+    (``server.maxUploadSize``) accepts, so the number the page states is the one enforced."""
+    return max(1, min(config.max_upload_mb, math.floor(server_limit_mb)))
+
+
+@dataclass
+class Outcome:
+    """One file's result: the pipeline's answer, or the reason there is none."""
+
+    name: str
+    answer: dict | None = None
+    error: PageError | None = None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.answer is not None
+
+
+def digest(data: bytes) -> str:
+    """A short content id, so the same upload keeps its result across reruns."""
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()[:16]
+
+
+def mime_type(name: str) -> str:
+    return MIME_TYPES.get(Path(name).suffix.lower().lstrip("."), "application/octet-stream")
+
+
+def detection_fields(values: Mapping[str, float]) -> dict[str, str]:
+    """Form fields for the detection settings; every value is sent, so the answer matches them."""
+    fields = {}
+    for name in DETECTION_DEFAULTS:
+        value = values.get(name)
+        if value is None:
+            continue
+        fields[name] = str(int(value)) if name == "canvas_size" else f"{float(value):g}"
+    return fields
+
+
+def endpoint_for(mode: str) -> str:
+    try:
+        return MODES[mode][0]
+    except KeyError:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {sorted(MODES)}") from None
+
+
+def read_document(
+    config: WebConfig,
+    name: str,
+    data: bytes,
+    mode: str,
+    fields: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+) -> dict:
+    """POST one image to /ocr or /pipeline and return its answer; failures raise PageError."""
+    url = config.pipeline_url + endpoint_for(mode)
+    http = session or requests
+    try:
+        response = http.post(
+            url,
+            files={"image": (name, data, mime_type(name))},
+            data=dict(fields or {}),
+            headers=config.headers(),
+            timeout=(CONNECT_TIMEOUT_S, config.timeout_s),
+        )
+    except requests.exceptions.ConnectTimeout:
+        raise unreachable(config.pipeline_url) from None
+    except requests.exceptions.Timeout:
+        raise PageError(
+            "timeout",
+            f"The backend did not answer within {config.timeout_s:g} s. Try a smaller canvas "
+            "size, or set WEB_TIMEOUT_S higher.",
+        ) from None
+    except requests.exceptions.ConnectionError:
+        raise unreachable(config.pipeline_url) from None
+    except requests.exceptions.RequestException as exc:
+        raise PageError("network", f"The request to the backend failed: {exc}") from None
+    return parse_answer(response.status_code, response.content)
+
+
+def parse_answer(status: int, body: bytes) -> dict:
+    """The JSON answer of a 200, or a PageError worded from the contract's error body."""
+    try:
+        payload = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    if status != 200:
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict):
+            code = str(error.get("code") or "error")
+            raise PageError(code, error_message(code, str(error.get("message") or ""), status))
+        raise PageError("http_error", error_message("", "", status))
+    if not (isinstance(payload, dict) and isinstance(payload.get("words"), list)):
+        raise PageError(
+            "bad_answer",
+            "The backend answered, but not with an OCR result. Is PIPELINE_URL the pipeline's "
+            "address?",
+        )
+    return payload
+
+
+def fetch_metrics(config: WebConfig, session: requests.Session | None = None) -> str:
+    """The pipeline's /metrics text; failures raise PageError like the OCR calls do."""
+    try:
+        return scrape_text(
+            config.pipeline_url + "/metrics",
+            config.headers(),
+            (CONNECT_TIMEOUT_S, METRICS_TIMEOUT_S),
+            session,
+        )
+    except requests.exceptions.Timeout:
+        raise PageError(
+            "timeout", f"The backend's /metrics did not answer within {METRICS_TIMEOUT_S:g} s."
+        ) from None
+    except requests.exceptions.ConnectionError:
+        raise unreachable(config.pipeline_url) from None
+    except requests.exceptions.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        raise PageError("http_error", f"The backend's /metrics answered HTTP {status}.") from None
+    except requests.exceptions.RequestException as exc:
+        raise PageError("network", f"The request to the backend failed: {exc}") from None

@@ -1,0 +1,56 @@
+"""How the page words a failure: one readable sentence for the person at the page, never a trace.
+
+Every failure the page can meet (the backend down or slow, an error answer of the HTTP contract,
+an image it can't display) becomes a PageError whose message says what happened and what to do.
+"""
+
+from __future__ import annotations
+
+# What each error code of the HTTP contract means to someone using the page.
+ERROR_HINTS = {
+    "invalid_image": "The service could not read this file as an image "
+    "(PNG, JPEG, TIFF, WebP or BMP).",
+    "missing_image": "The upload arrived empty.",
+    "invalid_parameter": "A detection setting was rejected; check the values in the sidebar.",
+    "invalid_boxes": "The request's boxes were rejected.",
+    "unauthorized": "The backend wants an API key: set OCR_API_KEY for the web page.",
+    "payload_too_large": "The file is larger than the backend accepts (OCR_MAX_UPLOAD_MB).",
+    "image_too_large": "The image has more pixels than the backend accepts (OCR_MAX_PIXELS).",
+    "unsupported_media_type": "The backend did not accept the upload's format.",
+    "upstream_error": "A service behind the pipeline failed; try again in a moment.",
+    "overloaded": "The backend is busy; try again in a few seconds.",
+    "not_ready": "The backend is still starting (loading its models); try again shortly.",
+    "timeout": "The backend gave up before the document was read; try a smaller canvas size.",
+    "not_found": "The backend has no such endpoint; is PIPELINE_URL the pipeline's address?",
+}
+
+
+class PageError(Exception):
+    """A failure worded for the person at the page; ``code`` is for tests and summaries."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def error_message(code: str, detail: str, status: int) -> str:
+    """One readable sentence for an error answer: what it means, plus the backend's own words."""
+    hint = ERROR_HINTS.get(code)
+    if hint is None:
+        hint = (
+            f"The backend failed (HTTP {status})."
+            if status >= 500
+            else f"The backend refused the request (HTTP {status})."
+        )
+    detail = detail.strip()
+    return f"{hint} ({detail})" if detail else hint
+
+
+def unreachable(pipeline_url: str) -> PageError:
+    """The backend did not take the connection: say where the page looked and how to fix it."""
+    return PageError(
+        "backend_down",
+        f"Can't reach the OCR backend at {pipeline_url}. Is the pipeline running "
+        "(`make run`)? The page finds it through PIPELINE_URL.",
+    )

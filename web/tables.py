@@ -1,0 +1,100 @@
+"""An answer as the page shows it in text: table rows, timings, durations, download names.
+
+Plain functions of the pipeline's JSON answer, so the page's tables are tested without Streamlit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from web.client import Outcome
+
+# Pixel widths of the words table's columns. Sized to fit its content, the progress bar took the
+# room and the text column cut words ("JAPANES"); the words get the most, the numbers enough
+# for "0.95". Together they fit the page's right-hand column (about 400 px in a 1500 px window
+# with the sidebar open); on a wider one Streamlit shares the rest out among them.
+WORDS_COLUMN_WIDTHS = {"#": 40, "text": 150, "confidence": 100, "det_score": 80}
+
+TIMING_STAGES = (("std", "STD"), ("str", "STR"), ("queue_wait", "queue wait"), ("total", "total"))
+
+
+def words_table(answer: Mapping) -> list[dict]:
+    """Rows for the words table, numbered like the quads on the image."""
+    return [
+        {
+            "#": index,
+            "text": str(word.get("text", "")),
+            "confidence": round(float(word.get("confidence", 0.0)), 4),
+            "det_score": round(float(word.get("det_score", 0.0)), 4),
+        }
+        for index, word in enumerate(answer.get("words", []), start=1)
+    ]
+
+
+def timing_rows(answer: Mapping) -> list[dict]:
+    """The stages the answer timed, in pipeline order (queue wait only exists when batched)."""
+    timings = answer.get("timings_ms") or {}
+    return [
+        {"stage": label, "ms": round(float(timings[key]), 1)}
+        for key, label in TIMING_STAGES
+        if isinstance(timings.get(key), int | float)
+    ]
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration short enough for a metric tile: ``"10.0 ms"``, ``"28.2 s"``, ``"2.5 min"``.
+
+    st.metric cuts long values off with an ellipsis; "28,237.1 ms" did not fit a fifth of a row.
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    for unit, scale in (("ms", 1000.0), ("s", 1.0), ("min", 1 / 60)):
+        value = round(seconds * scale, 1)
+        limit = 1000.0 if unit == "ms" else 60.0
+        if abs(value) < limit:
+            return f"{value:.1f} {unit}"
+    return f"{seconds / 3600:,.1f} h"
+
+
+def mean_confidence(answer: Mapping) -> float | None:
+    values = [float(w.get("confidence", 0.0)) for w in answer.get("words", [])]
+    return sum(values) / len(values) if values else None
+
+
+def summary_row(outcome: Outcome) -> dict:
+    """One line of the several-files summary."""
+    if outcome.answer is None:
+        message = outcome.error.message if outcome.error else "not read"
+        return {
+            "file": outcome.name,
+            "status": "error",
+            "words": None,
+            "mean confidence": None,
+            "total ms": None,
+            "message": message,
+        }
+    answer = outcome.answer
+    confidence = mean_confidence(answer)
+    total = (answer.get("timings_ms") or {}).get("total")
+    return {
+        "file": outcome.name,
+        "status": "ok",
+        "words": len(answer.get("words", [])),
+        "mean confidence": None if confidence is None else round(confidence, 3),
+        "total ms": None if total is None else round(float(total), 1),
+        "message": "",
+    }
+
+
+def text_file_name(name: str, suffix: str) -> str:
+    """``scan.png`` -> ``scan.txt``: downloads named after the upload."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(name).stem).strip("._") or "document"
+    return f"{stem}{suffix}"
+
+
+def answer_json(answer: Mapping) -> str:
+    return json.dumps(answer, indent=2, ensure_ascii=False)
