@@ -47,7 +47,7 @@ class QueueConfigError(RuntimeError):
     """The crops queue exists with other arguments; only an operator can resolve that."""
 
 
-def declare_crops_queue(channel, settings: Settings):  # noqa: ANN001, ANN201 - pika's types
+def declare_crops_queue(channel, settings: Settings):
     """Declare the crops queue and its dead-letter route; returns the queue's Declare-Ok.
 
     A durable quorum queue: its delivery limit dead-letters a message that killed
@@ -91,7 +91,7 @@ def declare_crops_queue(channel, settings: Settings):  # noqa: ANN001, ANN201 - 
         ) from None
 
 
-def probe_queue(channel, name: str) -> tuple[int, int]:  # noqa: ANN001 - pika's channel
+def probe_queue(channel, name: str) -> tuple[int, int]:
     """(consumers, messages ready) of an existing queue, by a passive declare."""
     method = channel.queue_declare(name, passive=True).method
     return method.consumer_count, method.message_count

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -23,18 +24,16 @@ DEFAULT_MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = None
 
 
-def read_image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from the header alone, for cheap limit checks."""
-    image = _open(data)
-    return image.size
-
-
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, *, gray: bool = False
+) -> np.ndarray:
     """Decode PNG, JPEG, TIFF, WebP or BMP bytes into an HxWx3 uint8 RGB array.
 
     EXIF orientation is applied (phone photos arrive rotated otherwise); greyscale is expanded,
     alpha is composited on white (transparent text backgrounds are usually meant as paper), and
-    16-bit samples are scaled to 8 bits.
+    16-bit samples are scaled to 8 bits. With ``gray`` the result is HxW uint8 greyscale, as
+    the recogniser reads it: an 8-bit grey image as it is, anything else through RGB and
+    OpenCV's conversion (the same values either way, without expanding grey crops to RGB).
     """
     image = _open(data)
     width, height = image.size
@@ -49,7 +48,10 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
             image = ImageOps.exif_transpose(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImage(f"image data is truncated or corrupt: {exc}") from None
-    return _to_rgb8(image)
+    if gray and image.mode == "L":
+        return np.ascontiguousarray(np.asarray(image))
+    rgb = _to_rgb8(image)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if gray else rgb
 
 
 def _open(data: bytes) -> Image.Image:

@@ -7,35 +7,27 @@ direction (x') and its normal (y'), and words join a line when their extents acr
 overlap by more than half of the smaller word's height. Within a line the expected y' of the next
 word follows the line's own slope, so gently skewed or curved lines stay together.
 
-The output matches the HTTP contract: ``lines: [{quad, text, words}]`` with ``words`` the indices
-of the input words, lines top to bottom, words left to right, ``text`` = lines joined by newlines.
+Grouping needs only the quads, so it runs once, in detection (``in_reading_order``); the page
+builder ``build_page`` then joins those lines with the readings into the typed ``Page``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
-Point = Sequence[float]
-Quad = list[list[float]]
+from common.results import Box, Detection, Line, Page, Quad, Reading, Word
 
 # Two words share a line when their vertical extents overlap by more than this share of the
 # smaller height (a common rule of thumb; EasyOCR's paragraph grouping uses the same 0.5).
 DEFAULT_MIN_OVERLAP = 0.5
 
 
-class Line(TypedDict):
-    quad: Quad
-    text: str
-    words: list[int]
-
-
 @dataclass
 class _Word:
     index: int
-    text: str
     points: list[tuple[float, float]]
     cx: float  # centre in the page frame (along the text direction)
     cy: float  # centre in the page frame (across it, growing downwards)
@@ -98,8 +90,7 @@ def _to_frame(p: tuple[float, float], u: tuple[float, float]) -> tuple[float, fl
     return (p[0] * u[0] + p[1] * u[1], -p[0] * u[1] + p[1] * u[0])
 
 
-def _prepare(index: int, word: Mapping[str, Any], u: tuple[float, float]) -> _Word:
-    pts = _points(word["quad"])
+def _prepare(index: int, pts: list[tuple[float, float]], u: tuple[float, float]) -> _Word:
     framed = [_to_frame(p, u) for p in pts]
     xs = [p[0] for p in framed]
     ys = [p[1] for p in framed]
@@ -115,7 +106,6 @@ def _prepare(index: int, word: Mapping[str, Any], u: tuple[float, float]) -> _Wo
         height = max(max(ys) - min(ys), 1e-6)
     return _Word(
         index=index,
-        text=str(word.get("text", "")),
         points=pts,
         cx=sum(xs) / 4.0,
         cy=sum(ys) / 4.0,
@@ -131,41 +121,38 @@ def _overlap_ratio(cy_a: float, h_a: float, cy_b: float, h_b: float) -> float:
     return max(0.0, bottom - top) / min(h_a, h_b)
 
 
-def _bounding_quad(words: list[_Word]) -> Quad:
+def line_quad(quads: Sequence[Any]) -> Quad:
     """Smallest quad aligned with the line's own direction that holds all its words' corners."""
-    sx = sy = 0.0
-    for w in words:
-        ux, uy, width = _direction(w.points)
-        sx += ux * width
-        sy += uy * width
-    u = _unit(sx, sy)
-    framed = [_to_frame(p, u) for w in words for p in w.points]
+    points = [_points(quad) for quad in quads]
+    u = _page_direction(points)
+    framed = [_to_frame(p, u) for pts in points for p in pts]
     a0, a1 = min(p[0] for p in framed), max(p[0] for p in framed)
     b0, b1 = min(p[1] for p in framed), max(p[1] for p in framed)
 
-    def back(a: float, b: float) -> list[float]:
+    def back(a: float, b: float) -> tuple[float, float]:
         # inverse of _to_frame: a*u + b*n
-        return [a * u[0] - b * u[1], a * u[1] + b * u[0]]
+        return (a * u[0] - b * u[1], a * u[1] + b * u[0])
 
-    return [back(a0, b0), back(a1, b0), back(a1, b1), back(a0, b1)]
+    return (back(a0, b0), back(a1, b0), back(a1, b1), back(a0, b1))
 
 
-def group_lines(
-    words: Sequence[Mapping[str, Any]],
+def reading_lines(
+    quads: Sequence[Any],
     *,
     min_overlap: float = DEFAULT_MIN_OVERLAP,
     max_gap: float | None = None,
-) -> list[Line]:
-    """Group words (dicts with ``quad`` and ``text``) into lines in reading order.
+) -> list[list[int]]:
+    """Group word quads into lines: indices of ``quads``, lines top to bottom, left to right.
 
     ``min_overlap``: share of the smaller height two words must overlap across the line.
     ``max_gap``: if set, a horizontal gap wider than this many word heights starts a new line
     (splits form columns); by default a line runs across the whole page.
     """
-    if not words:
+    if not len(quads):
         return []
-    u = _page_direction([_points(w["quad"]) for w in words])
-    prepared = [_prepare(i, w, u) for i, w in enumerate(words)]
+    points = [_points(quad) for quad in quads]
+    u = _page_direction(points)
+    prepared = [_prepare(i, pts, u) for i, pts in enumerate(points)]
     prepared.sort(key=lambda w: (w.cx, w.cy))
 
     lines: list[_LineAcc] = []
@@ -196,17 +183,7 @@ def group_lines(
             best.words.append(word)
 
     lines.sort(key=lambda line: (sum(w.cy for w in line.words) / len(line.words), line.words[0].cx))
-    out: list[Line] = []
-    for line in lines:
-        ordered = sorted(line.words, key=lambda w: w.cx)
-        out.append(
-            Line(
-                quad=_bounding_quad(ordered),
-                text=" ".join(w.text for w in ordered if w.text),
-                words=[w.index for w in ordered],
-            )
-        )
-    return out
+    return [[w.index for w in sorted(line.words, key=lambda w: w.cx)] for line in lines]
 
 
 def _half_width(word: _Word, u: tuple[float, float]) -> float:
@@ -214,27 +191,43 @@ def _half_width(word: _Word, u: tuple[float, float]) -> float:
     return (max(xs) - min(xs)) / 2.0
 
 
-def full_text(lines: Sequence[Mapping[str, Any]]) -> str:
-    """Lines' text joined by newlines; lines without text are left out."""
-    return "\n".join(line["text"] for line in lines if line["text"])
-
-
-def line_word_order(lines: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Word indices in reading order, for callers that want the words list sorted too."""
-    return [i for line in lines for i in line["words"]]
-
-
 def reading_order(quads: Sequence[Any]) -> list[int]:
-    """Indices of bare quads in reading order: how the detector sorts the boxes it returns."""
-    return line_word_order(group_lines([{"quad": q, "text": ""} for q in quads]))
+    """Indices of quads in reading order: line by line, each left to right."""
+    return [i for line in reading_lines(quads) for i in line]
 
 
-def layout(
-    words: Sequence[Mapping[str, Any]],
-    *,
-    min_overlap: float = DEFAULT_MIN_OVERLAP,
-    max_gap: float | None = None,
-) -> tuple[list[Line], str]:
-    """Lines and full text in one call: what /ocr and /pipeline put in their answers."""
-    lines = group_lines(words, min_overlap=min_overlap, max_gap=max_gap)
-    return lines, full_text(lines)
+def in_reading_order(
+    boxes: Sequence[Box],
+) -> tuple[tuple[Box, ...], tuple[tuple[int, ...], ...]]:
+    """The boxes sorted into reading order, and their lines as indices into the sorted boxes.
+
+    Detection calls this once; every later step (the page builder, the exporters) reuses the
+    lines instead of grouping again.
+    """
+    lines = reading_lines([box.quad for box in boxes])
+    ordered = tuple(boxes[i] for line in lines for i in line)
+    renumbered: list[tuple[int, ...]] = []
+    start = 0
+    for line in lines:
+        renumbered.append(tuple(range(start, start + len(line))))
+        start += len(line)
+    return ordered, tuple(renumbered)
+
+
+def build_page(detection: Detection, readings: Sequence[Reading]) -> Page:
+    """The one builder of typed results: a detection's boxes and lines plus one reading per box."""
+    if len(readings) != len(detection.boxes):
+        raise ValueError(f"{len(readings)} readings for {len(detection.boxes)} boxes")
+    words = tuple(
+        Word(box, text, confidence)
+        for box, (text, confidence) in zip(detection.boxes, readings, strict=True)
+    )
+    lines = tuple(
+        Line(
+            quad=line_quad([words[i].box.quad for i in indices]),
+            words=tuple(indices),
+            text=" ".join(words[i].text for i in indices if words[i].text),
+        )
+        for indices in detection.lines
+    )
+    return Page(detection.width, detection.height, words, lines)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.results import OwnerReadings
+
 CROP_CONTENT_TYPE = "application/x-ocr-crop"
 REPLY_CONTENT_TYPE = "application/json"
 MAX_CROP_SIDE = 8192
@@ -145,6 +147,26 @@ class Reply:
     results: dict[int, tuple[str, float]] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     worker: str = ""
+
+    @classmethod
+    def of(cls, request_id: str, readings: OwnerReadings, worker: str) -> Reply:
+        """The wire form of what one batch tells one request."""
+        return cls(
+            request_id,
+            readings.batch_id,
+            readings.batch_size,
+            readings.str_ms,
+            dict(readings.results),
+            dict(readings.errors),
+            worker,
+        )
+
+    @property
+    def readings(self) -> OwnerReadings:
+        """Back to the engine's type, for the request waiting on it."""
+        return OwnerReadings(
+            self.batch_id, self.batch_size, self.str_ms, dict(self.results), dict(self.errors)
+        )
 
     def encode(self) -> bytes:
         return json.dumps(

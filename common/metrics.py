@@ -28,7 +28,9 @@ STD_SECONDS = Histogram(
     "ocr_std_seconds", "CRAFT detection time per image", buckets=LATENCY_BUCKETS
 )
 STR_SECONDS = Histogram(
-    "ocr_str_seconds", "Recognition time per recognition batch", buckets=LATENCY_BUCKETS
+    "ocr_str_seconds",
+    "Recognition time per read (a /recognition request, one sequential crop, a bucket batch)",
+    buckets=LATENCY_BUCKETS,
 )
 STR_CROPS = Counter("ocr_str_crops_total", "Crops recognised")
 BOXES_PER_DOCUMENT = Histogram(
@@ -36,7 +38,10 @@ BOXES_PER_DOCUMENT = Histogram(
     "Text boxes found per image",
     buckets=(0, 1, 5, 10, 25, 50, 100, 200, 400, 800),
 )
-BATCH_SIZE = Histogram("ocr_str_batch_size", "Crops per recognition batch", buckets=BATCH_BUCKETS)
+BATCH_SIZE = Histogram("ocr_str_batch_size", "Crops per bucket batch", buckets=BATCH_BUCKETS)
+FORWARD_SIZE = Histogram(
+    "ocr_str_forward_size", "Crops per recogniser forward pass", buckets=BATCH_BUCKETS
+)
 BUCKET_WAIT_SECONDS = Histogram(
     "ocr_bucket_wait_seconds",
     "How long the oldest crop of a batch waited in the bucket",

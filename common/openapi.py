@@ -178,10 +178,14 @@ def component_schemas() -> dict[str, Schema]:
                 "width": {"type": "integer", "minimum": 1},
                 "height": {"type": "integer", "minimum": 1},
                 "boxes": _array(ref("schemas", "Box"), description="in reading order"),
+                "lines": _array(
+                    _array({"type": "integer", "minimum": 0}),
+                    description="box indices of each line, top to bottom, left to right",
+                ),
                 "timings_ms": ref("schemas", "Timings"),
                 "model": {"type": "string"},
             },
-            ("width", "height", "boxes", "timings_ms", "model"),
+            ("width", "height", "boxes", "lines", "timings_ms", "model"),
         ),
         "Reading": _object(
             {"text": {"type": "string"}, "confidence": _number(minimum=0, maximum=1)},
@@ -190,11 +194,14 @@ def component_schemas() -> dict[str, Schema]:
         "Recognition": _object(
             {
                 "results": _array(ref("schemas", "Reading"), description="in input order"),
-                "batches": _array({"type": "integer", "minimum": 1}),
+                "forward_passes": _array(
+                    {"type": "integer", "minimum": 1},
+                    description="crops per network call of this read (not bucket batches)",
+                ),
                 "timings_ms": ref("schemas", "Timings"),
                 "model": {"type": "string"},
             },
-            ("results", "batches", "timings_ms", "model"),
+            ("results", "forward_passes", "timings_ms", "model"),
         ),
         "SequentialOcr": _object(
             ocr_fields

@@ -36,13 +36,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from monitoring.data import DataError, per_document_crop_counts, word_crops
-from monitoring.loadtest import default_out_dir, describe, environment
+from monitoring.data import per_document_crop_counts, word_crops
+from monitoring.loadtest import default_out_dir, describe, environment, run_and_print
+
+if TYPE_CHECKING:
+    from str_service.recognizer import Recognizer
 
 ORIGINAL_BYTES_PER_CROP = 3 * 64 * 100 * 4  # the study's estimate: a 3x64x100 float32 input
 DEFAULT_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 350)
@@ -109,7 +114,7 @@ class PeakRss:
 
 
 def throughput_curve(
-    recognizer,  # noqa: ANN001 - str_service.recognizer.Recognizer
+    recognizer: Recognizer,
     crops: Sequence[np.ndarray],
     sizes: Sequence[int],
     repeat: int = 1,
@@ -137,7 +142,7 @@ def throughput_curve(
             _sync(device)
             started = time.perf_counter()
             for chunk in full:
-                forwards += recognizer.recognize(chunk, max_batch=size).batches
+                forwards += recognizer.recognize(chunk, max_batch=size).forward_passes
             _sync(device)
             seconds = time.perf_counter() - started
             count = sum(len(c) for c in full)
@@ -315,7 +320,7 @@ def bytes_per_crop(probes: Sequence[Probe]) -> float | None:
 
 
 def cuda_memory_study(
-    recognizer,  # noqa: ANN001 - str_service.recognizer.Recognizer
+    recognizer: Recognizer,
     widths: Sequence[int],
     cap: int,
     max_seconds: float = 300.0,
@@ -411,12 +416,12 @@ def sweep_one(
     """Documents arrive as a Poisson stream at ``rate``; each waits for all its crops' readings
     through an in-process bucket with this policy."""
     from common.config import Settings
-    from pipeline.broker import InProcessRecognitionClient
+    from pipeline.local_bucket import LocalBucketReader
 
     settings = Settings(
         str_max_batch=max_batch, str_max_wait_ms=max_wait_ms, str_bucket_policy=policy
     )
-    client = InProcessRecognitionClient(settings, recognize)
+    client = LocalBucketReader(settings, recognize)
     rng = random.Random(seed)
     arrivals, clock = [], 0.0
     for _ in documents:
@@ -438,7 +443,7 @@ def sweep_one(
         with lock:
             queue_waits.append(reading.queue_wait_ms / 1000.0)
             for batch in reading.batches:
-                batches[batch["id"]] = batch["size"]
+                batches[batch.id] = batch.size
 
     threads = []
     started = time.perf_counter()
@@ -581,7 +586,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict:
     from monitoring import report
-    from str_service.recognizer import Recognizer, prepare_crop
+    from str_service.preprocess import prepare_crop
+    from str_service.recognizer import Recognizer
 
     out_dir = Path(args.out) if args.out else default_out_dir("batchsize")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -684,15 +690,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        results = run(args)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out_dir = Path(results["out_dir"])
-    print((out_dir / "summary.md").read_text())
-    print(f"written: {out_dir}/results.json, summary.md")
-    return 0
+    return 2 if run_and_print(partial(run, args), plots=False) is None else 0
 
 
 if __name__ == "__main__":

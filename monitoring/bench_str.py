@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -23,10 +22,9 @@ import numpy as np
 import torch
 
 from common.geometry import crop_quad
-from str_service.recognizer import Recognizer, prepare_crop
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("OCR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+from monitoring.data import shared_data_dir
+from str_service.preprocess import prepare_crop
+from str_service.recognizer import Recognizer
 
 
 def load_word_crops(dev_dir: Path, limit: int | None = None) -> list[np.ndarray]:
@@ -65,8 +63,10 @@ def bench(
             "seconds": seconds,
             "crops_per_s": len(crops) / seconds,
             "forward_s": result.timings_ms.get("forward", 0.0) / 1000.0,
-            "forwards": len(result.batches),
-            "mean_batch": statistics.fmean(result.batches) if result.batches else 0.0,
+            "forwards": len(result.forward_passes),
+            "mean_forward": (
+                statistics.fmean(result.forward_passes) if result.forward_passes else 0.0
+            ),
         }
         if recognizer.device.type == "cuda":
             row["peak_mib"] = torch.cuda.max_memory_allocated(recognizer.device) / 2**20
@@ -78,7 +78,9 @@ def bench(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    parser.add_argument(
+        "--data", type=Path, help="shared data folder (default: $OCR_SHARED_DATA or ../shared/data)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--weights", default=None, help="checkpoint (default: english_g2.pth)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N crops")
     args = parser.parse_args(argv)
 
-    dev_dir = args.data / "dev"
+    dev_dir = (args.data or shared_data_dir()) / "dev"
     if not (dev_dir / "labels").is_dir():
         print(f"no dev data at {dev_dir} (set --data or OCR_SHARED_DATA)", file=sys.stderr)
         return 2
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(median W {int(np.median(widths))})"
     )
     print()
-    header = f"{'max_batch':>9} {'forwards':>8} {'mean batch':>10} {'seconds':>8} "
+    header = f"{'max_batch':>9} {'forwards':>8} {'mean fwd':>10} {'seconds':>8} "
     header += f"{'forward s':>9} {'crops/s':>8}"
     print(header)
     rows = []
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         row = bench(recognizer, crops, size, args.repeat)
         rows.append(row)
         print(
-            f"{size:>9} {row['forwards']:>8} {row['mean_batch']:>10.1f} {row['seconds']:>8.2f} "
+            f"{size:>9} {row['forwards']:>8} {row['mean_forward']:>10.1f} {row['seconds']:>8.2f} "
             f"{row['forward_s']:>9.2f} {row['crops_per_s']:>8.1f}"
             + (f" {row['peak_mib']:>8.0f} MiB peak" if "peak_mib" in row else ""),
             flush=True,

@@ -123,7 +123,7 @@ class Load:
                 self.in_flight += 1
             try:
                 outcome = send(page, self.config, self.clock)
-            except Exception as exc:  # noqa: BLE001 - a client bug must show, not hang the run
+            except Exception as exc:  # a client bug must show, not hang the run
                 outcome = Outcome(page.index, "lost", detail=f"client error: {exc!r}")
             with self._lock:
                 self.in_flight -= 1
@@ -475,7 +475,9 @@ def summary_line(summary: dict) -> str:
     )
 
 
-def publish_poison(channel, crops_queue: str, reply_queue: str) -> list[str]:  # noqa: ANN001
+def publish_poison(
+    channel: pika.adapters.blocking_connection.BlockingChannel, crops_queue: str, reply_queue: str
+) -> list[str]:
     """Five malformed crop messages; return what each one is."""
     deadline_ms = int((time.time() + 120) * 1000)
     good = {"index": 0, "count": 1, "height": 8, "width": 8, "deadline_ms": deadline_ms}

@@ -99,7 +99,7 @@ class ChaosNode:
         if port_in_use(self.port):
             raise BrokerError(f"port {self.port} is already in use; pass another --port")
         started = time.monotonic()
-        log = open(self.home / "server.out", "ab")  # noqa: SIM115 - the child keeps it
+        log = open(self.home / "server.out", "ab")  # not `with`: the child keeps it
         self._process = subprocess.Popen(
             [_tool("rabbitmq-server")],
             cwd=self.home,

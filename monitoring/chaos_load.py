@@ -9,7 +9,6 @@ reading, or a 5xx that is not the JSON error shape.
 
 from __future__ import annotations
 
-import io
 import random
 import time
 from collections import Counter
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 
 import requests
 from PIL import Image, ImageDraw, ImageFont
+
+from web.drawing import png_bytes
 
 # Plain lowercase words the default recogniser reads reliably in a large clear font.
 WORDS = (
@@ -58,9 +59,7 @@ def render_page(words: list[list[str]]) -> bytes:
             draw.text((x, y), word, fill="black", font=font)
             x += box[2] + gap
         y += line_h + line_gap
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    return png_bytes(image)
 
 
 @dataclass(frozen=True)

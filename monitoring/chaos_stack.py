@@ -100,7 +100,7 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> tuple[Path, object]:
         self._spawned += 1
         log = self.run_dir / f"{name}.{self._spawned}.log"
-        handle = open(log, "ab")  # noqa: SIM115 - the child keeps it
+        handle = open(log, "ab")  # not `with`: the child keeps it
         process = subprocess.Popen(
             argv,
             cwd=REPO_ROOT,

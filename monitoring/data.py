@@ -27,11 +27,18 @@ class DataError(Exception):
     """A missing or empty data folder; the tools print it and exit with status 2."""
 
 
+def shared_data_dir() -> Path:
+    """The shared data folder: $OCR_SHARED_DATA, else ../shared/data beside the checkout.
+
+    The one place monitoring reads that variable, so every tool looks in the same folder.
+    """
+    shared = os.environ.get("OCR_SHARED_DATA")
+    return Path(shared) if shared else REPO_ROOT.parent / "shared" / "data"
+
+
 def default_images_dir() -> Path:
     """The dev images: $OCR_SHARED_DATA/dev/images, else ../shared/data/dev/images."""
-    shared = os.environ.get("OCR_SHARED_DATA")
-    base = Path(shared) if shared else REPO_ROOT.parent / "shared" / "data"
-    return base / "dev" / "images"
+    return shared_data_dir() / "dev" / "images"
 
 
 def image_paths(images_dir: Path | str | None) -> list[Path]:

@@ -9,7 +9,9 @@ how long crops wait for them, and what throughput and tail latency each path giv
 
 Each (endpoint, concurrency) pair is one scenario: C client threads send requests back to back
 until N documents have been answered (closed loop). /batch_ocr sends ``--batch-images`` documents
-per request. Writes ``results.json``, ``summary.md`` and PNG plots to ``--out``.
+per request. Every endpoint is a target chosen once at the start (``TARGETS``): an HTTP endpoint
+of the server, or ``engine``, the embedded server's engine called in process. Writes
+``results.json``, ``summary.md`` and PNG plots to ``--out``.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
+from common.params import parse_fields
 from monitoring.data import (
     REPO_ROOT,
     DataError,
@@ -43,13 +46,15 @@ from monitoring.data import (
     sample_pages,
     take,
 )
+from web import metrics_view
 
-ENDPOINTS = ("ocr", "pipeline", "batch_ocr", "engine")
+if TYPE_CHECKING:
+    from common.config import Settings
+    from pipeline.topology import Topology
+
 DEFAULT_ENDPOINTS = ("ocr", "pipeline", "batch_ocr")
 MODES = {"ocr": "sequential", "pipeline": "batched", "batch_ocr": "batched", "engine": "batched"}
-# "engine" is no endpoint: it calls the embedded server's OcrPipeline.ocr_batched in process, the
-# throughput /pipeline would have without HTTP, so the two measure the serving overhead.
-Direct = Callable[[bytes], dict]
+WARMUP_TIMEOUT_S = 600.0  # first forward passes are slow
 # Metric families whose change over a scenario goes into the report.
 WATCHED = (
     "ocr_std_seconds",
@@ -88,34 +93,34 @@ class Record:
 
 
 def parse_metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Prometheus text -> {(sample name, sorted labels): value}."""
-    values = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            values[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
-    return values
+    """Prometheus text -> {(sample name, sorted labels): value}, as web/metrics_view.py reads it
+    (the one parser of the project, prometheus_client's)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for sample in metrics_view.parse_metrics(text)
+    }
 
 
 def scrape(url: str | None, timeout_s: float = 5.0) -> dict | None:
+    """The samples at ``url``, or None when there is no URL or it did not answer with them."""
     if not url:
         return None
     try:
-        response = requests.get(url, timeout=timeout_s)
-        response.raise_for_status()
+        return parse_metrics(metrics_view.scrape_text(url, timeout=timeout_s))
     except requests.RequestException:
         return None
-    return parse_metrics(response.text)
 
 
 def metric_total(values: dict | None, name: str, **labels: str) -> float:
     """Sum of every sample called ``name`` whose labels include ``labels``."""
-    if not values:
-        return 0.0
-    total = 0.0
-    for (sample, sample_labels), value in values.items():
-        if sample == name and all(dict(sample_labels).get(k) == v for k, v in labels.items()):
-            total += value
-    return total
+    return sum(
+        (
+            value
+            for (sample, sample_labels), value in (values or {}).items()
+            if sample == name and metrics_view.matches(dict(sample_labels), labels)
+        ),
+        0.0,
+    )
 
 
 def metric_delta(before: dict | None, after: dict | None) -> dict[str, float]:
@@ -208,53 +213,83 @@ def send(
     return 200, None, [_per_document(a) for a in answers]
 
 
-def call_engine(
-    direct: Direct | None, documents: Sequence[Document]
-) -> tuple[int, str | None, list[dict]]:
-    """The in-process engine's answer for one document, shaped like ``send``'s."""
-    from common.errors import OcrError
+Answer = tuple[int, str | None, list[dict]]  # (status, error, per-document answers), as send's
 
-    if direct is None:
-        raise ValueError("the engine scenario needs the embedded server (no --url)")
-    try:
-        return 200, None, [_per_document(direct(doc.blob)) for doc in documents]
-    except OcrError as exc:
-        return exc.status, exc.code, []
+
+class Target(Protocol):
+    """What a scenario sends its documents to, ``per_request`` at a time."""
+
+    endpoint: str
+    per_request: int
+
+    def send(self, documents: Sequence[Document], timeout_s: float) -> Answer: ...
+
+
+@dataclass
+class HttpTarget:
+    """One of the server's HTTP endpoints; every client thread keeps its own session."""
+
+    base_url: str
+    endpoint: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    per_request: int = 1
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def send(self, documents: Sequence[Document], timeout_s: float) -> Answer:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return send(
+            self._local.session,
+            self.base_url,
+            self.endpoint,
+            documents,
+            self.params,
+            timeout_s,
+            self.headers,
+        )
+
+
+@dataclass
+class EngineTarget:
+    """The embedded server's engine called in process: /pipeline's work without the HTTP around
+    it, so the two measure the serving overhead. It runs under the engine's own deadline
+    (OCR_TIMEOUT_S), as /pipeline does, so the client's timeout does not apply."""
+
+    read: Callable[[bytes], dict]
+    endpoint: str = "engine"
+    per_request: int = 1
+
+    def send(self, documents: Sequence[Document], timeout_s: float) -> Answer:
+        from common.errors import OcrError
+
+        try:
+            return 200, None, [_per_document(self.read(doc.blob)) for doc in documents]
+        except OcrError as exc:
+            return exc.status, exc.code, []
 
 
 def run_scenario(
-    base_url: str,
-    endpoint: str,
+    target: Target,
     concurrency: int,
     documents: Sequence[Document],
-    params: dict[str, str],
-    batch_images: int = 4,
     timeout_s: float = 300.0,
-    headers: dict[str, str] | None = None,
     progress: bool = True,
-    direct: Direct | None = None,
 ) -> tuple[list[Record], float]:
-    """Send every document once through ``endpoint`` with ``concurrency`` clients.
+    """Send every document once to ``target`` with ``concurrency`` clients.
 
     Returns the records and the wall time from the first request to the last answer.
     """
-    per_request = batch_images if endpoint == "batch_ocr" else 1
-    groups = [documents[i : i + per_request] for i in range(0, len(documents), per_request)]
-    local = threading.local()
+    groups = [
+        documents[i : i + target.per_request] for i in range(0, len(documents), target.per_request)
+    ]
     started = time.perf_counter()
 
     def one(group: Sequence[Document]) -> Record:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
         t0 = time.perf_counter()
-        if endpoint == "engine":
-            status, error, answers = call_engine(direct, group)
-        else:
-            status, error, answers = send(
-                local.session, base_url, endpoint, group, params, timeout_s, headers or {}
-            )
+        status, error, answers = target.send(group, timeout_s)
         return Record(
-            endpoint=endpoint,
+            endpoint=target.endpoint,
             concurrency=concurrency,
             documents=[d.name for d in group],
             started_s=t0 - started,
@@ -267,7 +302,7 @@ def run_scenario(
     records: list[Record] = []
     bar = tqdm(
         total=len(documents),
-        desc=f"/{endpoint} C={concurrency}",
+        desc=f"/{target.endpoint} C={concurrency}",
         unit="doc",
         disable=not progress,
         file=sys.stderr,
@@ -434,32 +469,106 @@ class Options:
     command: str = ""
 
 
-def embedded_server(threads: int) -> AbstractContextManager[str]:
-    """The embedded pipeline (both models, in-process bucket) on a free loopback port."""
-    from werkzeug.serving import make_server
+def engine_answer(
+    topology: Topology, settings: Settings, params: dict[str, str], blob: bytes
+) -> dict:
+    """What /pipeline answers for ``blob``, asked of the engine itself: the same parameters and
+    deadline the HTTP handler would give it, without HTTP."""
+    from common.params import DetectionParams
 
-    from common.config import Settings
-    from pipeline.app import create_app
+    detection = parse_fields(DetectionParams, params)
+    deadline = time.time() + settings.ocr_timeout_s
+    return topology.pipeline.ocr_batched(blob, detection, deadline).export()
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per request
-    settings = Settings.from_env().with_overrides(ocr_mode="embedded", ocr_threads=threads)
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
 
-    class _Serving:
-        engine = app.extensions["ocr_engine"]
+class Server(Protocol):
+    """Where the targets send to: entered, it serves ``url`` until left."""
 
-        def __enter__(self) -> str:
-            thread.start()
-            return f"http://127.0.0.1:{server.server_port}"
+    url: str
 
-        def __exit__(self, *exc: object) -> None:
-            server.shutdown()
-            thread.join(timeout=10)
-            app.extensions["ocr_engine"].close()
+    def engine(self, params: dict[str, str]) -> Callable[[bytes], dict]:
+        """The in-process engine's answer for one image, for the engine target."""
+        ...
 
-    return _Serving()
+    def __enter__(self) -> str: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class RemoteServer:
+    """A pipeline already running at ``url`` (``--url``); its engine is out of reach."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def engine(self, params: dict[str, str]) -> Callable[[bytes], dict]:
+        raise DataError("the engine scenario measures the embedded server: drop --url")
+
+    def __enter__(self) -> str:
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class EmbeddedServer:
+    """The embedded pipeline (both models, in-process bucket) on a free loopback port.
+
+    The tool builds the topology itself and hands it to the app, so the engine target calls the
+    very engine the server serves.
+    """
+
+    def __init__(self, threads: int) -> None:
+        from werkzeug.serving import make_server
+
+        from common.config import Settings
+        from pipeline.app import create_app
+        from pipeline.topology import build_topology
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per request
+        self.settings = Settings.from_env().with_overrides(ocr_mode="embedded", ocr_threads=threads)
+        self.topology = build_topology(self.settings)
+        app = create_app(self.settings, self.topology)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+
+    def engine(self, params: dict[str, str]) -> Callable[[bytes], dict]:
+        return partial(engine_answer, self.topology, self.settings, params)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+        self.topology.close()
+
+
+TargetFactory = Callable[[Server, Options, dict[str, str]], Target]
+
+
+def _http_target(endpoint: str) -> TargetFactory:
+    """An HTTP endpoint's target; /batch_ocr carries ``--batch-images`` documents a request."""
+
+    def make(server: Server, options: Options, headers: dict[str, str]) -> Target:
+        per_request = options.batch_images if endpoint == "batch_ocr" else 1
+        return HttpTarget(server.url, endpoint, options.params, headers, per_request)
+
+    return make
+
+
+def _engine_target(server: Server, options: Options, headers: dict[str, str]) -> Target:
+    return EngineTarget(server.engine(options.params))
+
+
+# Every scenario name and what it sends to; "engine" is no endpoint (see EngineTarget).
+TARGETS: dict[str, TargetFactory] = {
+    **{endpoint: _http_target(endpoint) for endpoint in ("ocr", "pipeline", "batch_ocr")},
+    "engine": _engine_target,
+}
+ENDPOINTS = tuple(TARGETS)
 
 
 def choose_images(images: str | None, out_dir: Path) -> list[Path]:
@@ -490,45 +599,26 @@ def run(options: Options) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     documents = [Document(p.name, p.read_bytes()) for p in take(paths, options.documents)]
     headers = {"X-API-Key": options.api_key} if options.api_key else {}
-    server: AbstractContextManager[str] = (
-        nullcontext(options.url.rstrip("/")) if options.url else embedded_server(options.threads)
-    )
-    engine = getattr(server, "engine", None)
-    direct = (lambda blob: engine.pipeline.ocr_batched(blob, options.params)) if engine else None
-    if "engine" in options.endpoints and direct is None:
-        raise DataError("the engine scenario measures the embedded server: drop --url")
+    server: Server = RemoteServer(options.url) if options.url else EmbeddedServer(options.threads)
+    targets = [TARGETS[name](server, options, headers) for name in options.endpoints]
     with server as base_url:
         metrics_url = options.metrics_url or f"{base_url}/metrics"
-        for endpoint in options.endpoints:  # first forward passes are slow; keep them out
+        for target in targets:  # first forward passes are slow; keep them out
             for doc in documents[: options.warmup]:
-                if endpoint == "engine":
-                    call_engine(direct, [doc])
-                else:
-                    send(
-                        requests.Session(), base_url, endpoint, [doc], options.params, 600, headers
-                    )
+                target.send([doc], WARMUP_TIMEOUT_S)
         env_before = environment(options.threads if not options.url else None)
         scenarios = []
         all_records: list[Record] = []
         for concurrency in options.concurrency:
-            for endpoint in options.endpoints:
+            for target in targets:
                 before = scrape(metrics_url)
                 with DepthSampler(metrics_url) as sampler:
                     records, wall_s = run_scenario(
-                        base_url,
-                        endpoint,
-                        concurrency,
-                        documents,
-                        options.params,
-                        options.batch_images,
-                        options.timeout_s,
-                        headers,
-                        options.progress,
-                        direct,
+                        target, concurrency, documents, options.timeout_s, options.progress
                     )
                 delta = metric_delta(before, scrape(metrics_url))
                 scenarios.append(
-                    summarize(records, wall_s, endpoint, concurrency, delta, sampler.samples)
+                    summarize(records, wall_s, target.endpoint, concurrency, delta, sampler.samples)
                 )
                 all_records.extend(records)
     results = {
@@ -656,16 +746,25 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
+def run_and_print(run: Callable[[], dict], plots: bool) -> dict | None:
+    """A tool's run, then its summary.md and what it wrote, on stdout; None (and the reason on
+    stderr) when its data is missing, which the tools exit on with status 2."""
     try:
-        results = run(options)
+        results = run()
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return None
     out_dir = Path(results["out_dir"])
     print((out_dir / "summary.md").read_text())
-    print(f"written: {out_dir}/results.json, summary.md" + (", *.png" if options.plots else ""))
+    print(f"written: {out_dir}/results.json, summary.md" + (", *.png" if plots else ""))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    results = run_and_print(partial(run, options), options.plots)
+    if results is None:
+        return 2
     failed = sum(s["documents"] - s["documents_ok"] for s in results["scenarios"])
     return 1 if failed else 0
 

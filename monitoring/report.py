@@ -10,11 +10,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers or in CI
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def _env_line(env: dict) -> str:
@@ -137,10 +142,15 @@ def loadtest_plots(results: dict, out_dir: Path) -> list[Path]:
     for offset, key in zip((-width, 0, width), ("p50", "p95", "p99"), strict=True):
         ax.bar([i + offset for i in x], [s["latency_s"][key] for s in scenarios], width, label=key)
     ax.set_xticks(list(x), labels, fontsize=8)
-    ax.set_ylabel("request latency (s)")
-    ax.set_title("Latency percentiles per scenario")
-    ax.legend()
-    written.append(_save(fig, out_dir / "latency.png"))
+    written.append(
+        _finish(
+            fig,
+            ax,
+            out_dir / "latency.png",
+            "Latency percentiles per scenario",
+            ylabel="request latency (s)",
+        )
+    )
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for endpoint in dict.fromkeys(s["endpoint"] for s in scenarios):
@@ -150,12 +160,17 @@ def loadtest_plots(results: dict, out_dir: Path) -> list[Path]:
             if s["endpoint"] == endpoint
         )
         ax.plot(*zip(*points, strict=True), marker="o", label=endpoint)
-    ax.set_xlabel("concurrency (clients)")
-    ax.set_ylabel("documents per second")
-    ax.set_title("Throughput")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    written.append(_save(fig, out_dir / "throughput.png"))
+    written.append(
+        _finish(
+            fig,
+            ax,
+            out_dir / "throughput.png",
+            "Throughput",
+            xlabel="concurrency (clients)",
+            ylabel="documents per second",
+            grid=True,
+        )
+    )
 
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(scenarios)), 4))
     bottom = [0.0] * len(scenarios)
@@ -168,10 +183,15 @@ def loadtest_plots(results: dict, out_dir: Path) -> list[Path]:
         ax.bar(list(x), values, bottom=bottom, label=name)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_xticks(list(x), labels, fontsize=8)
-    ax.set_ylabel("seconds per document (mean)")
-    ax.set_title("Where a document's time goes (server timings)")
-    ax.legend()
-    written.append(_save(fig, out_dir / "time_per_doc.png"))
+    written.append(
+        _finish(
+            fig,
+            ax,
+            out_dir / "time_per_doc.png",
+            "Where a document's time goes (server timings)",
+            ylabel="seconds per document (mean)",
+        )
+    )
 
     batched = [s for s in scenarios if s["batches"]["count"]]
     if batched:
@@ -179,15 +199,45 @@ def loadtest_plots(results: dict, out_dir: Path) -> list[Path]:
         for s in batched:
             sizes = [int(k) for k, n in s["batches"]["histogram"].items() for _ in range(n)]
             ax.hist(sizes, bins=20, alpha=0.5, label=_label(s).replace("\n", " "))
-        ax.set_xlabel("crops per recognition batch")
-        ax.set_ylabel("batches")
-        ax.set_title("Batch sizes (batched scenarios)")
-        ax.legend(fontsize=8)
-        written.append(_save(fig, out_dir / "batch_sizes.png"))
+        written.append(
+            _finish(
+                fig,
+                ax,
+                out_dir / "batch_sizes.png",
+                "Batch sizes (batched scenarios)",
+                xlabel="crops per recognition batch",
+                ylabel="batches",
+                legend_size=8,
+            )
+        )
     return written
 
 
-def _save(fig, path: Path) -> Path:  # noqa: ANN001
+def _finish(
+    fig: Figure,
+    ax: Axes,
+    path: Path,
+    title: str,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    legend: bool = True,
+    legend_size: float | None = None,
+    grid: bool = False,
+) -> Path:
+    """Title, axis labels, legend and grid on a one-plot figure, then ``_save`` it."""
+    ax.set_title(title)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if legend:
+        ax.legend(fontsize=legend_size)
+    if grid:
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -319,11 +369,18 @@ def batchsize_plots(results: dict, out_dir: Path) -> list[Path]:
             ax.axvline(curve["knee"], color="grey", linestyle="--", label=label)
             ax.legend()
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size B (crops per recognize call)")
-        ax.set_ylabel("crops per second")
-        ax.set_title(f"Recognition throughput on {results['device']}")
-        ax.grid(alpha=0.3)
-        written.append(_save(fig, out_dir / "throughput_vs_batch.png"))
+        written.append(
+            _finish(
+                fig,
+                ax,
+                out_dir / "throughput_vs_batch.png",
+                f"Recognition throughput on {results['device']}",
+                xlabel="batch size B (crops per recognize call)",
+                ylabel="crops per second",
+                legend=False,  # the knee's line has its own, drawn above
+                grid=True,
+            )
+        )
 
     if "cuda_memory" in results:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -333,12 +390,17 @@ def batchsize_plots(results: dict, out_dir: Path) -> list[Path]:
                 ax.plot(*zip(*ok, strict=True), marker="o", label=f"width {w['width']}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("batch size B")
-        ax.set_ylabel("peak extra GPU memory (GiB)")
-        ax.set_title("Forward-pass memory against batch size")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        written.append(_save(fig, out_dir / "cuda_memory.png"))
+        written.append(
+            _finish(
+                fig,
+                ax,
+                out_dir / "cuda_memory.png",
+                "Forward-pass memory against batch size",
+                xlabel="batch size B",
+                ylabel="peak extra GPU memory (GiB)",
+                grid=True,
+            )
+        )
 
     if "sweep" in results:
         runs = results["sweep"]["runs"]

@@ -33,7 +33,7 @@ DEFAULT_NS = (100, 1_000, 10_000)
 class CostModel:
     t_std: float
     t_str1: float
-    t_strB: float  # noqa: N815 - the name DESIGN.md's formula uses
+    t_strB: float  # the name DESIGN.md's formula uses
     boxes: float
     batch: int
     overhead_per_batch: float = 0.0

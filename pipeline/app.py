@@ -19,44 +19,47 @@ from common.http import (
     request_images,
     set_mode,
 )
-from pipeline.backends import Engine, build_engine
+from common.params import DetectionParams, parse_fields
+from pipeline.topology import Topology, build_topology
 
 IMAGE_FIELDS = frozenset({"image", "images"})
 MAX_IMAGES_PER_BATCH = 32
 
 
-def detection_params(req: Request) -> dict[str, object]:
-    """Every field besides the image(s) goes to detection, which validates what it knows."""
+def detection_params(req: Request) -> DetectionParams:
+    """The detection parameters among the request's fields (form or JSON) and query string."""
     if (req.mimetype or "") == "application/json":
         values = {k: v for k, v in json_body(req).items() if k not in IMAGE_FIELDS}
     else:
         values = {k: v for k, v in req.form.items() if k not in IMAGE_FIELDS}
-    return values | {k: v for k, v in req.args.items() if k not in values}
+    return parse_fields(
+        DetectionParams, values | {k: v for k, v in req.args.items() if k not in values}
+    )
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
-    """Build the pipeline; pass ``engine`` to reuse loaded models or a client in tests."""
+def create_app(settings: Settings | None = None, topology: Topology | None = None) -> Flask:
+    """Build the pipeline; pass ``topology`` to reuse loaded models or a client in tests."""
     settings = settings or Settings.from_env()
-    engine = engine or build_engine(settings)
+    topology = topology or build_topology(settings)
     app = create_base_app("pipeline", settings)
-    app.extensions["ocr_engine"] = engine
-    add_health_routes(app, engine.readiness)
-    engine.mount_model_routes(app)
-    pipeline = engine.pipeline
+    add_health_routes(app, topology.readiness)
+    topology.mount_model_routes(app)
+    pipeline = topology.pipeline
+
+    def one_image(mode: str) -> tuple[bytes, DetectionParams, float]:
+        set_mode(mode)
+        blob = request_images(request)[0]
+        return blob, detection_params(request), request_deadline(settings)
 
     @app.post("/ocr")
     def ocr():
-        set_mode("sequential")
-        blob = request_images(request)[0]
-        deadline = request_deadline(settings)
-        return jsonify(pipeline.ocr_sequential(blob, detection_params(request), deadline))
+        blob, params, deadline = one_image("sequential")
+        return jsonify(pipeline.ocr_sequential(blob, params, deadline).export())
 
     @app.post("/pipeline")
     def batched():
-        set_mode("batched")
-        blob = request_images(request)[0]
-        deadline = request_deadline(settings)
-        return jsonify(pipeline.ocr_batched(blob, detection_params(request), deadline))
+        blob, params, deadline = one_image("batched")
+        return jsonify(pipeline.ocr_batched(blob, params, deadline).export())
 
     @app.post("/batch_ocr")
     def batch_ocr():
@@ -68,6 +71,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             )
         deadline = request_deadline(settings, images=len(blobs))
         results = pipeline.ocr_many(blobs, detection_params(request), deadline)
-        return jsonify({"results": results})
+        return jsonify({"results": [result.export() for result in results]})
 
     return app

@@ -47,10 +47,12 @@ def find_images(paths: Sequence[str]) -> list[Path]:
 
 
 def _in_process_reader(mode: str, params: dict) -> ReadOne:
-    from pipeline.backends import embedded_engine
+    from common.params import DetectionParams, parse_fields
+    from pipeline.embedded import embedded_engine
 
     settings = Settings.from_env()
     pipeline = embedded_engine(settings).pipeline
+    detection = parse_fields(DetectionParams, params)
 
     def read(file: Path) -> dict:
         # The model takes the files in flight in turns, so a file may wait for the others
@@ -59,8 +61,8 @@ def _in_process_reader(mode: str, params: dict) -> ReadOne:
         try:
             blob = file.read_bytes()
             if mode == "batched":
-                return pipeline.ocr_batched(blob, params, deadline)
-            return pipeline.ocr_sequential(blob, params, deadline)
+                return pipeline.ocr_batched(blob, detection, deadline).export()
+            return pipeline.ocr_sequential(blob, detection, deadline).export()
         except OcrError as exc:
             return exc.to_dict()
 

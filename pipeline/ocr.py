@@ -1,14 +1,15 @@
-"""OCR orchestration: detection, crops, recognition (sequential or batched), layout.
+"""OCR orchestration: detection, crops, recognition (sequential or batched), the page.
 
-The same ``OcrPipeline`` serves every topology; only its three backends change:
-embedded (models in this process, the in-process bucket) or distributed (std and str over HTTP,
-the bucket in the str workers behind RabbitMQ).
+The same ``OcrPipeline`` serves every topology; only its three backends change: embedded
+(``pipeline.embedded``: models in this process, the in-process bucket) or distributed
+(``pipeline.distributed``: std and str over HTTP, the bucket in the str workers behind RabbitMQ).
+It takes image bytes and typed parameters and returns typed ``OcrResult``s; the caller exports.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,20 +21,23 @@ from common.config import Settings
 from common.errors import Overloaded, Timeout
 from common.geometry import crop_quad
 from common.images import decode_image
-from common.layout import layout
-from pipeline.broker import BatchedReading
+from common.layout import build_page
+from common.params import DetectionParams
+from common.results import Detection, OcrResult, Reading
+from pipeline.reading import BatchedReading
 
 
 class DetectionBackend(Protocol):
     def detect(
-        self, blob: bytes, image: np.ndarray, params: Mapping[str, object], deadline: float
-    ) -> dict:
-        """The /detection answer (``boxes: [{quad, score}]`` in reading order, ...); Timeout
-        if ``deadline`` (epoch seconds) passes before the model is reached."""
+        self, blob: bytes, image: np.ndarray, params: DetectionParams, deadline: float
+    ) -> Detection:
+        """The words' boxes in reading order, grouped into lines; Timeout if ``deadline``
+        (epoch seconds) passes before the model is reached. ``blob`` is the image as sent, for
+        a backend that sends it on rather than the decoded ``image``."""
 
 
 class SequentialReader(Protocol):
-    def read_one(self, crop: np.ndarray, deadline: float) -> tuple[str, float]:
+    def read_one(self, crop: np.ndarray, deadline: float) -> Reading:
         """Recognise one greyscale crop on its own, by ``deadline`` (epoch seconds)."""
 
 
@@ -46,10 +50,10 @@ class BatchReader(Protocol):
 
 
 @dataclass
-class Document:
+class DetectedImage:
     """One decoded, detected and cropped image, ready for recognition."""
 
-    detection: dict
+    detection: Detection
     crops: list[np.ndarray]
     std_ms: float
     started: float
@@ -60,7 +64,7 @@ def _ms(since: float) -> float:
 
 
 class OcrPipeline:
-    """Turns image bytes into words, lines and text, in the answer shape of the HTTP contract."""
+    """Turns image bytes into typed pages: words, lines and text, and how they were read."""
 
     def __init__(
         self,
@@ -85,27 +89,27 @@ class OcrPipeline:
         self,
         blob: bytes,
         image: np.ndarray,
-        params: Mapping[str, object],
+        params: DetectionParams,
         deadline: float | None = None,
-    ) -> Document:
+    ) -> DetectedImage:
         """Detect the words and cut them out of the greyscale image."""
         started = time.perf_counter()
         deadline = self.deadline() if deadline is None else deadline
         detection = self.detector.detect(blob, image, params, deadline)
         std_ms = _ms(started)
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        crops = [crop_quad(gray, np.asarray(box["quad"])) for box in detection["boxes"]]
-        return Document(detection, crops, std_ms, started)
+        crops = [crop_quad(gray, np.asarray(box.quad)) for box in detection.boxes]
+        return DetectedImage(detection, crops, std_ms, started)
 
     def ocr_sequential(
-        self, blob: bytes, params: Mapping[str, object], deadline: float | None = None
-    ) -> dict:
+        self, blob: bytes, params: DetectionParams | None = None, deadline: float | None = None
+    ) -> OcrResult:
         """The baseline: one recognition call per box, in reading order.
 
         ``deadline`` (epoch seconds) is the request's: arrival + OCR_TIMEOUT_S by default.
         """
         deadline = self.deadline() if deadline is None else deadline
-        document = self.prepare(blob, self.decode(blob), params, deadline)
+        document = self.prepare(blob, self.decode(blob), params or DetectionParams(), deadline)
         t0 = time.perf_counter()
         readings = []
         for crop in document.crops:
@@ -117,20 +121,24 @@ class OcrPipeline:
                 )
             readings.append(self.sequential.read_one(crop, deadline))
         timings = {"std": document.std_ms, "str": _ms(t0), "total": _ms(document.started)}
-        return _answer("sequential", document.detection, readings, timings)
+        page = build_page(document.detection, readings)
+        return OcrResult("sequential", page, timings)
 
     def ocr_batched(
-        self, blob: bytes, params: Mapping[str, object], deadline: float | None = None
-    ) -> dict:
+        self, blob: bytes, params: DetectionParams | None = None, deadline: float | None = None
+    ) -> OcrResult:
         """Every crop goes to the bucket, where it shares batches with other requests' crops."""
         deadline = self.deadline() if deadline is None else deadline
         self._check_queue()
-        document = self.prepare(blob, self.decode(blob), params, deadline)
+        document = self.prepare(blob, self.decode(blob), params or DetectionParams(), deadline)
         return self._batched([document], deadline)[0]
 
     def ocr_many(
-        self, blobs: Sequence[bytes], params: Mapping[str, object], deadline: float | None = None
-    ) -> list[dict]:
+        self,
+        blobs: Sequence[bytes],
+        params: DetectionParams | None = None,
+        deadline: float | None = None,
+    ) -> list[OcrResult]:
         """Several images through the batched path, their crops in one read; answers in order.
 
         Every image is decoded first, so a bad one fails the request before any work is done;
@@ -149,6 +157,7 @@ class OcrPipeline:
         if deadline is None:
             deadline = time.time() + self.settings.ocr_timeout_s * max(1, len(blobs))
         self._check_queue()
+        params = params or DetectionParams()
         images = [self.decode(blob) for blob in blobs]
         pool = ThreadPoolExecutor(max_workers=min(8, len(blobs)) or 1)
         try:
@@ -172,7 +181,7 @@ class OcrPipeline:
                 retry_after_s=2,
             )
 
-    def _batched(self, documents: Sequence[Document], deadline: float) -> list[dict]:
+    def _batched(self, documents: Sequence[DetectedImage], deadline: float) -> list[OcrResult]:
         """Read the crops of all ``documents`` in one bucket read; one answer per document."""
         remaining = deadline - time.time()
         if remaining <= 0:
@@ -182,7 +191,7 @@ class OcrPipeline:
             )
         crops = [crop for document in documents for crop in document.crops]
         reading = self.batched.read(crops, remaining)
-        answers = []
+        results = []
         start = 0
         for document in documents:
             end = start + len(document.crops)
@@ -192,32 +201,7 @@ class OcrPipeline:
                 "queue_wait": reading.queue_wait_ms,
                 "total": _ms(document.started),
             }
-            answer = _answer("batched", document.detection, reading.results[start:end], timings)
-            answer["batches"] = [dict(batch) for batch in reading.batches]
-            answers.append(answer)
+            page = build_page(document.detection, reading.results[start:end])
+            results.append(OcrResult("batched", page, timings, tuple(reading.batches)))
             start = end
-        return answers
-
-
-def _answer(
-    mode: str, detection: dict, readings: Sequence[tuple[str, float]], timings: dict
-) -> dict:
-    words = [
-        {
-            "quad": box["quad"],
-            "text": text,
-            "confidence": confidence,
-            "det_score": box["score"],
-        }
-        for box, (text, confidence) in zip(detection["boxes"], readings, strict=True)
-    ]
-    lines, text = layout(words)
-    return {
-        "mode": mode,
-        "width": detection["width"],
-        "height": detection["height"],
-        "words": words,
-        "lines": lines,
-        "text": text,
-        "timings_ms": {key: round(value, 2) for key, value in timings.items()},
-    }
+        return results

@@ -6,7 +6,7 @@ component is handled inside its own bounding region, padded by the dilation marg
 only area where its mask can be non-zero; the boxes come out identical (tests/unit check this
 against a full-map implementation).
 
-All coordinates in this module are score-map pixels (x, y); the caller scales them to the image.
+Coordinates are score-map pixels (x, y) until ``map_boxes_to_image`` scales them to the image.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from common.results import Box, Quad, as_quad
+
+NET_SCALE = 2  # score maps are at half the network input's resolution
 MIN_COMPONENT_AREA = 10  # components smaller than this (in map pixels) are noise
 DIAMOND_TOLERANCE = 0.1  # a near-square rotated box is replaced by its axis-aligned bounds
 
@@ -244,3 +247,30 @@ def polygon_for_box(box: np.ndarray, labels: np.ndarray, label: int) -> np.ndarr
     homog = np.column_stack([np.asarray(outline, dtype=np.float64), np.ones(len(outline))])
     back = homog @ inverse.T
     return back[:, :2] / back[:, 2:3]
+
+
+def to_image_coords(points: np.ndarray, ratio: float, width: int, height: int) -> Quad:
+    """Map score-map points to image pixels (x 2 / ratio) and clip them to [0, w] x [0, h]."""
+    scaled = np.asarray(points, dtype=np.float64) * (NET_SCALE / ratio)
+    scaled[:, 0] = np.clip(scaled[:, 0], 0, width)
+    scaled[:, 1] = np.clip(scaled[:, 1], 0, height)
+    return as_quad(scaled.tolist())
+
+
+def map_boxes_to_image(
+    map_boxes: list[MapBox], ratio: float, width: int, height: int, poly: bool
+) -> list[Box]:
+    """Score-map boxes as image-pixel Boxes, in the order given (the detector sorts them).
+
+    ``ratio`` is the resize ratio (resized / original); in polygon mode a box without a polygon
+    gets its quad as one, as the official code does.
+    """
+    boxes = []
+    for mb in map_boxes:
+        quad = to_image_coords(mb.quad, ratio, width, height)
+        polygon = None
+        if poly:
+            source = mb.polygon if mb.polygon is not None else mb.quad
+            polygon = to_image_coords(source, ratio, width, height)
+        boxes.append(Box(quad=quad, score=mb.score, polygon=polygon))
+    return boxes

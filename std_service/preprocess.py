@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from common.errors import OverBudget
+from common.params import DetectionParams
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 STRIDE = 32  # the backbone downsamples 16x and the decoder needs even sizes at every level
@@ -83,3 +86,20 @@ def prepare(image_rgb: np.ndarray, canvas_size: int, mag_ratio: float) -> Canvas
         resized_hw=(new_h, new_w),
         padded_hw=(padded_h, padded_w),
     )
+
+
+def check_detect_budget(height: int, width: int, params: DetectionParams, budget: int) -> None:
+    """Raise OverBudget (422) when CRAFT would run on more than ``budget`` pixels for this image.
+
+    Checked before any resize or forward pass: a large canvas_size or mag_ratio would otherwise
+    hold the model for minutes and gigabytes within the parameters' valid ranges.
+    """
+    padded_h, padded_w = network_input_hw(height, width, params.canvas_size, params.mag_ratio)
+    pixels = padded_h * padded_w
+    if pixels > budget:
+        raise OverBudget(
+            f"detection of this {width}x{height} image at canvas_size={params.canvas_size}, "
+            f"mag_ratio={params.mag_ratio:g} would run on {padded_w}x{padded_h} = {pixels} "
+            f"pixels; the budget is OCR_MAX_DETECT_PIXELS={budget}. Lower canvas_size or "
+            "mag_ratio"
+        )

@@ -17,26 +17,30 @@ A batch never holds more than ``max_batch`` crops, crops leave in arrival order 
 crops of one request may span several batches and share a batch with other requests' crops.
 
 ``BucketMonitor`` is the pure policy (not thread-safe, injectable clock, no sleeping).
-``BlockingBucket`` is a thin Condition-based wrapper for the embedded engine.
+``BlockingBucket`` is a thin Condition-based wrapper for the embedded engine. ``run_batch`` is the
+one batch loop both consumers share: recognise a batch, survive its failure, count it, and split
+its readings per owner.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
+
+from common import metrics
 from common.config import Settings
+from common.results import OwnerReadings, Reading
 
-DEFAULT_MAX_BATCH = 350
-# 50 ms: long enough for the crops of requests that arrive together to meet in one batch, short
-# next to CRAFT's own time per image, so the fixed-policy worst case stays a small latency share.
-DEFAULT_MAX_WAIT_MS = 50.0
-DEFAULT_POLICY = "adaptive"
+log = logging.getLogger(__name__)
+
 POLICIES = ("adaptive", "fixed")
 
 Clock = Callable[[], float]
@@ -50,9 +54,12 @@ _SLACK_S = 1e-6
 class BucketConfig:
     """Validated batching settings; services build it with ``from_settings``."""
 
-    max_batch: int = DEFAULT_MAX_BATCH
-    max_wait_ms: float = DEFAULT_MAX_WAIT_MS
-    policy: str = DEFAULT_POLICY
+    # The defaults are the settings' (STR_MAX_BATCH 350; STR_MAX_WAIT_MS 50 ms: long enough for
+    # the crops of requests that arrive together to meet in one batch, short next to CRAFT's own
+    # time per image, so the fixed-policy worst case stays a small share of a request's latency).
+    max_batch: int = Settings.str_max_batch
+    max_wait_ms: float = Settings.str_max_wait_ms
+    policy: str = Settings.str_bucket_policy
 
     def __post_init__(self) -> None:
         if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int):
@@ -81,8 +88,9 @@ class BucketConfig:
 class BucketItem:
     """One crop waiting for recognition.
 
-    ``owner`` says whose crop it is (request id, delivery tag, ...) so the caller can route the
-    result back; ``payload`` is opaque to the bucket (typically ``(index_in_request, image)``).
+    ``owner`` says whose crop it is (a request id, a reply address) so the caller can route the
+    result back; ``payload`` is opaque to the policy, and ``run_batch`` reads it as a
+    ``CropPayload`` (its index in the request and its image).
     """
 
     owner: Hashable
@@ -102,18 +110,6 @@ class Batch:
     @property
     def size(self) -> int:
         return len(self.items)
-
-    @property
-    def owners(self) -> list[Hashable]:
-        """Distinct owners in first-appearance order."""
-        return list(dict.fromkeys(item.owner for item in self.items))
-
-    def by_owner(self) -> dict[Hashable, list[BucketItem]]:
-        """Items grouped per owner, keeping their order, to reply to each request."""
-        groups: dict[Hashable, list[BucketItem]] = {}
-        for item in self.items:
-            groups.setdefault(item.owner, []).append(item)
-        return groups
 
 
 def _new_batch_id() -> str:
@@ -174,18 +170,6 @@ class BucketMonitor:
     def __len__(self) -> int:
         return len(self._entries)
 
-    @property
-    def pending(self) -> int:
-        """Crops waiting (the queue-depth metric)."""
-        return len(self._entries)
-
-    def oldest_wait(self, now: float | None = None) -> float:
-        """Seconds the oldest queued crop has waited; 0.0 when empty."""
-        if not self._entries:
-            return 0.0
-        now = self._clock() if now is None else now
-        return max(0.0, now - self._entries[0].enqueued_at)
-
     def _deadline(self) -> float:
         return self._entries[0].enqueued_at + self.config.max_wait_s
 
@@ -199,13 +183,6 @@ class BucketMonitor:
         if self.config.policy == "adaptive" and upstream_empty and worker_idle:
             return "idle"
         return None
-
-    def due(
-        self, now: float | None = None, *, upstream_empty: bool = False, worker_idle: bool = True
-    ) -> bool:
-        """True when ``poll`` with the same arguments would return a batch."""
-        now = self._clock() if now is None else now
-        return self._reason(now, upstream_empty, worker_idle) is not None
 
     def time_until_flush(
         self, now: float | None = None, *, upstream_empty: bool = False, worker_idle: bool = True
@@ -237,22 +214,12 @@ class BucketMonitor:
             return None
         return self._take(now, reason)
 
-    next_batch = poll
-
     def flush(self, now: float | None = None) -> Batch | None:
         """Take up to ``max_batch`` crops regardless of policy (shutdown); None when empty."""
         if not self._entries:
             return None
         now = self._clock() if now is None else now
         return self._take(now, "forced")
-
-    def drain(self, now: float | None = None) -> list[Batch]:
-        """Flush everything, in batches of at most ``max_batch``."""
-        now = self._clock() if now is None else now
-        batches = []
-        while (batch := self.flush(now)) is not None:
-            batches.append(batch)
-        return batches
 
     def _take(self, now: float, reason: str) -> Batch:
         count = min(self.config.max_batch, len(self._entries))
@@ -288,9 +255,6 @@ class BlockingBucket:
         self.monitor = monitor if monitor is not None else BucketMonitor()
         self._cond = threading.Condition()
         self._closed = False
-
-    def put(self, item: BucketItem) -> None:
-        self.put_many((item,))
 
     def put_many(self, items: Iterable[BucketItem]) -> int:
         """Add crops atomically (one request's crops stay contiguous) and wake the consumer."""
@@ -342,3 +306,52 @@ class BlockingBucket:
                         return None
                     wait = remaining if wait is None else min(wait, remaining)
                 self._cond.wait(wait)
+
+
+class CropPayload(Protocol):
+    """What ``run_batch`` needs of a bucket item's payload."""
+
+    @property
+    def index(self) -> int: ...  # the crop's position in its request
+
+    @property
+    def image(self) -> np.ndarray: ...  # the greyscale crop
+
+
+@dataclass(frozen=True)
+class Crop:
+    """The plain payload: a crop and its position in its request (the embedded bucket's)."""
+
+    index: int
+    image: np.ndarray
+
+
+RecognizeFn = Callable[[Sequence[np.ndarray]], list[Reading]]
+
+
+def run_batch(batch: Batch, recognize: RecognizeFn) -> dict[Hashable, OwnerReadings]:
+    """Read one bucket batch and split its readings per owner: the one batch loop.
+
+    The str worker and the embedded bucket both call it, so a bucket batch is counted in one
+    place (its size and its oldest crop's wait; the recogniser counts crops, forward passes and
+    recognition time itself) and a failing batch answers each of its requests with an error
+    instead of taking the consumer down.
+    """
+    metrics.BUCKET_WAIT_SECONDS.observe(batch.oldest_wait_s)
+    started = time.perf_counter()
+    error = None
+    try:
+        readings = recognize([item.payload.image for item in batch.items])
+    except Exception as exc:  # report to the requests, keep serving
+        log.exception("recognition failed on batch %s", batch.id)
+        readings, error = [], f"recognition failed: {type(exc).__name__}"
+    str_ms = (time.perf_counter() - started) * 1000.0
+    metrics.BATCH_SIZE.observe(batch.size)
+    out: dict[Hashable, OwnerReadings] = {}
+    for position, item in enumerate(batch.items):
+        owned = out.setdefault(item.owner, OwnerReadings(batch.id, batch.size, str_ms))
+        if error is None:
+            owned.results[item.payload.index] = readings[position]
+        else:
+            owned.errors[item.payload.index] = error
+    return out

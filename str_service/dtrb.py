@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -48,18 +48,23 @@ class ModelSpec:
     fixed input size (their grid buffers depend on it), so they always use ``dtrb``.
     """
 
+    # 1. Transformation: None, or a TPS with this many fiducial points
     transformation: str = "None"
+    num_fiducial: int = 20
+    # 2. Feature extraction: the backbone and its channels in and out
     feature: str = "VGG"
-    sequence: str = "BiLSTM"
-    prediction: str = "CTC"
     input_channel: int = 1
     output_channel: int = 256
+    # 3. Sequence modelling: None or a BiLSTM of this width
+    sequence: str = "BiLSTM"
     hidden_size: int = 256
-    num_fiducial: int = 20
-    imgH: int = 64
-    imgW: int = 100
+    # 4. Prediction: CTC or Attn over this many classes, Attn reading at most this many steps
+    prediction: str = "CTC"
     num_class: int = 97
     batch_max_length: int = 25
+    # The input: its size, and how crops are brought to it
+    imgH: int = 64
+    imgW: int = 100
     preprocess: str = "easyocr"
 
     def __post_init__(self) -> None:
@@ -101,9 +106,6 @@ class ModelSpec:
         values = {k: v for k, v in values.items() if k in known}
         values.setdefault("preprocess", "dtrb")
         return cls(**values)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 _ARCH_RE = re.compile(r"^\s*(None|TPS)-(VGG|RCNN|ResNet)-(None|BiLSTM)-(CTC|Attn)\s*$", re.I)
@@ -591,6 +593,30 @@ def _shape(state: Mapping[str, object], key: str) -> tuple[int, ...]:
     return tuple(value.shape) if hasattr(value, "shape") else tuple(value)  # tensors or lists
 
 
+# Each backbone by a key only it has, and the keys of its first and last convolutions (their
+# shapes give the input channels and the output channels).
+_FEATURE_KEYS = (
+    (
+        "ResNet",
+        "FeatureExtraction.ConvNet.conv0_1.weight",
+        "FeatureExtraction.ConvNet.conv0_1.weight",
+        "FeatureExtraction.ConvNet.conv4_2.weight",
+    ),
+    (
+        "RCNN",
+        "FeatureExtraction.ConvNet.3.wgf_u.weight",
+        "FeatureExtraction.ConvNet.0.weight",
+        "FeatureExtraction.ConvNet.9.weight",
+    ),
+    (
+        "VGG",
+        "FeatureExtraction.ConvNet.18.weight",
+        "FeatureExtraction.ConvNet.0.weight",
+        "FeatureExtraction.ConvNet.18.weight",
+    ),
+)
+
+
 def infer_spec(
     state_dict: Mapping[str, object], arch: str | None = None, **overrides: object
 ) -> ModelSpec:
@@ -611,18 +637,12 @@ def infer_spec(
     found["transformation"] = (
         "TPS" if any(k.startswith("Transformation.") for k in keys) else "None"
     )
-    if has("FeatureExtraction.ConvNet.conv0_1.weight"):
-        found["feature"] = "ResNet"
-        found["input_channel"] = _shape(state, "FeatureExtraction.ConvNet.conv0_1.weight")[1]
-        found["output_channel"] = _shape(state, "FeatureExtraction.ConvNet.conv4_2.weight")[0]
-    elif has("FeatureExtraction.ConvNet.3.wgf_u.weight"):
-        found["feature"] = "RCNN"
-        found["input_channel"] = _shape(state, "FeatureExtraction.ConvNet.0.weight")[1]
-        found["output_channel"] = _shape(state, "FeatureExtraction.ConvNet.9.weight")[0]
-    elif has("FeatureExtraction.ConvNet.18.weight"):
-        found["feature"] = "VGG"
-        found["input_channel"] = _shape(state, "FeatureExtraction.ConvNet.0.weight")[1]
-        found["output_channel"] = _shape(state, "FeatureExtraction.ConvNet.18.weight")[0]
+    for name, marker, first, last in _FEATURE_KEYS:
+        if has(marker):
+            found["feature"] = name
+            found["input_channel"] = _shape(state, first)[1]
+            found["output_channel"] = _shape(state, last)[0]
+            break
     else:
         raise ModelSpecError(
             "checkpoint has no recognisable DTRB FeatureExtraction (VGG, RCNN or ResNet); "

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,11 +53,18 @@ from common.messages import (
     header_int,
     reply_address,
 )
-from str_service.bucket import Batch, BucketConfig, BucketItem, BucketMonitor
+from common.results import OwnerReadings
+from str_service.bucket import (
+    Batch,
+    BucketConfig,
+    BucketItem,
+    BucketMonitor,
+    RecognizeFn,
+    run_batch,
+)
 
 log = logging.getLogger("str_service.worker")
 
-RecognizeFn = Callable[[Sequence[np.ndarray]], list[tuple[str, float]]]
 QUIET_POLL_S = 0.002  # no delivery within this long means nothing more is queued for us
 QUEUE_DEPTH_EVERY_S = 5.0
 
@@ -116,7 +123,7 @@ class Worker:
         bucket = BucketMonitor(self.bucket_config)
         arrived = [0]
 
-        def on_message(ch, method, props, body) -> None:  # noqa: ANN001 - pika's signature
+        def on_message(ch, method, props, body) -> None:
             arrived[0] += 1
             self._on_message(ch, bucket, method.delivery_tag, props, body)
 
@@ -144,17 +151,17 @@ class Worker:
         while self._busy:  # let the running batch reply and ack before closing
             connection.process_data_events(time_limit=0.1)
 
-    def _on_message(self, channel, bucket: BucketMonitor, tag: int, props, body: bytes) -> None:  # noqa: ANN001
+    def _on_message(self, channel, bucket: BucketMonitor, tag: int, props, body: bytes) -> None:
         """pika's callback: nothing but a lost connection may escape it, or the worker dies."""
         try:
             self._accept(channel, bucket, tag, props, body)
         except CONNECTION_ERRORS:
             raise  # the consume loop reconnects; the broker redelivers what wasn't acked
-        except Exception:  # noqa: BLE001 - one bad message must not take the worker down
+        except Exception:  # one bad message must not take the worker down
             log.exception("unexpected failure handling message %s; dead-lettering it", tag)
             self._dead_letter(channel, tag, "unexpected")
 
-    def _accept(self, channel, bucket: BucketMonitor, tag: int, props, body: bytes) -> None:  # noqa: ANN001
+    def _accept(self, channel, bucket: BucketMonitor, tag: int, props, body: bytes) -> None:
         try:
             crop = decode_crop(body, props.headers, props.correlation_id, props.reply_to)
         except UnanswerableMessage as exc:
@@ -174,12 +181,12 @@ class Worker:
         )
         bucket.add(BucketItem(owner=(crop.reply_to, crop.request_id), payload=pending))
 
-    def _dead_letter(self, channel, tag: int, reason: str) -> None:  # noqa: ANN001
+    def _dead_letter(self, channel, tag: int, reason: str) -> None:
         """Reject without requeue: the crops queue's DLX routes it to the dead-letter queue."""
         channel.basic_nack(tag, requeue=False)
         metrics.DEAD_LETTERS.labels(reason).inc()
 
-    def _reply_error(self, channel, props, message: str) -> None:  # noqa: ANN001
+    def _reply_error(self, channel, props, message: str) -> None:
         """Tell the request its crop was bad; only called with a valid reply address."""
         address = reply_address(props.correlation_id, props.reply_to)
         if address is None:
@@ -196,7 +203,7 @@ class Worker:
         )
         self._publish_reply(channel, reply_to, request_id, reply)
 
-    def _dispatch(self, channel, connection: pika.BlockingConnection, batch: Batch) -> None:  # noqa: ANN001
+    def _dispatch(self, channel, connection: pika.BlockingConnection, batch: Batch) -> None:
         now = time.time()
         live = [item for item in batch.items if item.payload.deadline > now]
         for item in batch.items:
@@ -204,55 +211,33 @@ class Worker:
                 channel.basic_ack(item.payload.delivery_tag)
         if not live:
             return
-        metrics.BUCKET_WAIT_SECONDS.observe(batch.oldest_wait_s)
         self._busy = True
         live_batch = Batch(
             batch.id, tuple(live), batch.oldest_wait_s, batch.flushed_at, batch.reason
         )
         self._jobs.put((connection, channel, live_batch))
 
-    def _finish(
-        self,
-        channel,  # noqa: ANN001
-        batch: Batch,
-        readings: list[tuple[str, float]],
-        str_ms: float,
-        error: str | None,
-    ) -> None:
+    def _finish(self, channel, batch: Batch, answers: dict[Hashable, OwnerReadings]) -> None:
         """Runs on the connection thread: reply to each request, then ack its crops."""
-        replies: dict[tuple[str, str], Reply] = {}
-        groups: dict[tuple[str, str], list[Pending]] = defaultdict(list)
-        for position, item in enumerate(batch.items):
-            pending: Pending = item.payload
-            key = (pending.reply_to, pending.request_id)
-            groups[key].append(pending)
-            reply = replies.setdefault(
-                key, Reply(pending.request_id, batch.id, batch.size, str_ms, worker=self.name)
-            )
-            if error is None:
-                reply.results[pending.index] = readings[position]
-            else:
-                reply.errors[pending.index] = error
+        members: dict[Hashable, list[Pending]] = defaultdict(list)
+        for item in batch.items:
+            members[item.owner].append(item.payload)
         try:
-            for key, reply in replies.items():
-                self._answer_group(channel, key, reply, groups[key])
+            for key, readings in answers.items():
+                reply_to, request_id = key
+                reply = Reply.of(request_id, readings, self.name)
+                self._answer_group(channel, reply_to, reply, members[key])
         finally:
             self._busy = False
 
-    def _answer_group(
-        self,
-        channel,  # noqa: ANN001
-        key: tuple[str, str],
-        reply: Reply,
-        members: list[Pending],
-    ) -> None:
+    def _answer_group(self, channel, reply_to: str, reply: Reply, members: list[Pending]) -> None:
         """Reply to one request and ack its crops; dead-letter them if the reply can't be made."""
-        reply_to, request_id = key
+        request_id = reply.request_id
         try:
             self._publish_reply(channel, reply_to, request_id, reply)
         except CONNECTION_ERRORS:
             raise
-        except Exception:  # noqa: BLE001 - this request's crops fail, the worker goes on
+        except Exception:  # this request's crops fail, the worker goes on
             log.exception("could not reply to %s; dead-lettering its crops", request_id)
             for pending in members:
                 self._dead_letter(channel, pending.delivery_tag, "unexpected")
@@ -260,7 +245,7 @@ class Worker:
         for pending in members:
             channel.basic_ack(pending.delivery_tag)
 
-    def _publish_reply(self, channel, reply_to: str, request_id: str, reply: Reply) -> None:  # noqa: ANN001
+    def _publish_reply(self, channel, reply_to: str, request_id: str, reply: Reply) -> None:
         channel.basic_publish(
             exchange="",
             routing_key=reply_to,
@@ -278,20 +263,10 @@ class Worker:
             if job is None:
                 return
             connection, channel, batch = job
-            started = time.perf_counter()
-            try:
-                readings = self.recognize([item.payload.image for item in batch.items])
-                error = None
-            except Exception as exc:  # noqa: BLE001 - a failing batch must not kill the worker
-                log.exception("recognition failed on batch %s", batch.id)
-                readings, error = [], f"recognition failed: {type(exc).__name__}"
-            str_ms = (time.perf_counter() - started) * 1000.0
-            metrics.STR_SECONDS.observe(str_ms / 1000.0)
-            metrics.BATCH_SIZE.observe(batch.size)
-            metrics.STR_CROPS.inc(batch.size)
+            answers = run_batch(batch, self.recognize)
 
-            def finish(b=batch, r=readings, t=str_ms, e=error, ch=channel) -> None:
-                self._finish(ch, b, r, t, e)
+            def finish(b=batch, a=answers, ch=channel) -> None:
+                self._finish(ch, b, a)
 
             try:
                 connection.add_callback_threadsafe(finish)
@@ -310,10 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         return 0 if broker_reachable(settings.rabbitmq_url) else 1
 
-    from common.models import configure_threads
     from str_service.recognizer import Recognizer
 
-    configure_threads(settings.ocr_threads)
     recognizer = Recognizer.from_settings(settings)
     worker = Worker(settings, lambda crops: recognizer.recognize(crops).results)
     if settings.metrics_port:

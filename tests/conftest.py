@@ -1,4 +1,9 @@
-"""Shared fixtures: where the read-only shared data lives, and skips when it doesn't exist."""
+"""Shared fixtures: the loaded models, and where the read-only shared data lives.
+
+The models come from the installed weight packages (make install): missing weights fail the
+tests that need them, since a checkout without them is broken. The shared data is optional: the
+tests that read it skip, with the reason, when it is absent.
+"""
 
 from __future__ import annotations
 
@@ -29,3 +34,21 @@ def dev_dir(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def parity_dir(shared_data: Path) -> Path:
     return shared_data / "parity"
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """The CRAFT detector on the packaged weights, CPU, 2 threads (model and service tests)."""
+    from common.config import Settings
+    from std_service.detector import Detector
+
+    return Detector.from_settings(Settings(ocr_threads=2, ocr_device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    """The default recogniser (english_g2) on the packaged weights, CPU, 2 threads."""
+    from common.config import Settings
+    from str_service.recognizer import Recognizer
+
+    return Recognizer.from_settings(Settings(ocr_threads=2, ocr_device="cpu"))

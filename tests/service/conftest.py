@@ -15,12 +15,41 @@ from pathlib import Path
 
 import pika
 import pytest
+import requests
 
 from common.config import Settings
 from tests.servers import serve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+# The page most service tests read, what it says, and detection settings that keep it cheap.
+PAGE = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
+EXPECTED = "HELLO world\nOCR 2024 pipeline"
+FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
+
+
+def past_deadline() -> str:
+    """An X-OCR-Deadline one second ago (epoch milliseconds)."""
+    return str(int(time.time() * 1000) - 1000)
+
+
+def post_with_deadline(url: str, files: list, deadline: str) -> requests.Response:
+    """POST ``files`` with ``deadline`` as the X-OCR-Deadline header."""
+    return requests.post(url, files=files, headers={"X-OCR-Deadline": deadline}, timeout=120)
+
+
+def post_in_background(url: str, image: bytes) -> tuple[threading.Thread, dict]:
+    """POST ``image`` to /pipeline from a thread; its response lands in the dict as ``r``."""
+    answer: dict = {}
+
+    def send() -> None:
+        answer["r"] = requests.post(
+            url + "/pipeline", files={"image": ("p.png", image)}, data=FAST, timeout=120
+        )
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread, answer
 
 
 def broker_available() -> bool:
@@ -34,20 +63,6 @@ def broker_available() -> bool:
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     return Settings(ocr_threads=2, rabbitmq_url=RABBITMQ_URL)
-
-
-@pytest.fixture(scope="session")
-def detector(base_settings: Settings):  # noqa: ANN201
-    from std_service.app import load_detector
-
-    return load_detector(base_settings)
-
-
-@pytest.fixture(scope="session")
-def recognizer(base_settings: Settings):  # noqa: ANN201
-    from str_service.app import load_recognizer
-
-    return load_recognizer(base_settings)
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +123,7 @@ def rabbitmqctl_queue(name: str) -> tuple[int, int, int]:
     return 0, 0, 0
 
 
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:  # noqa: ANN001
+def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if predicate():
@@ -120,12 +135,12 @@ def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:  #
 class ThreadWorker:
     """A str worker running in this process on the shared recogniser (fast to start)."""
 
-    def __init__(self, settings: Settings, recognizer) -> None:  # noqa: ANN001
+    def __init__(self, settings: Settings, recognizer) -> None:
         from str_service.worker import Worker
 
         lock = threading.Lock()
 
-        def recognize(crops):  # noqa: ANN001, ANN202
+        def recognize(crops):
             with lock:
                 return recognizer.recognize(crops).results
 
@@ -173,7 +188,7 @@ def ocr_stack(
     settings: Settings,
     detector,
     recognizer,
-    workers: int = 1,  # noqa: ANN001
+    workers: int = 1,
 ) -> Iterator[tuple[str, object]]:
     """Serve the pipeline in ``mode``; yield its URL and engine.
 
@@ -181,13 +196,13 @@ def ocr_stack(
     broker, the pipeline talking to all of them. Embedded: the pipeline alone.
     """
     from pipeline.app import create_app
-    from pipeline.backends import distributed_engine, embedded_engine
+    from pipeline.topology import build_topology
     from std_service.app import create_app as std_app
     from str_service.app import create_app as str_app
 
     with ExitStack() as stack:
         if mode == "embedded":
-            engine = embedded_engine(settings, detector, recognizer)
+            engine = build_topology(settings, detector, recognizer)
         else:
             std_url = stack.enter_context(serve(std_app(settings, detector)))
             str_url = stack.enter_context(serve(str_app(settings, recognizer)))
@@ -196,7 +211,7 @@ def ocr_stack(
             )
             for _ in range(workers):
                 stack.enter_context(ThreadWorker(settings, recognizer))
-            engine = distributed_engine(settings)
+            engine = build_topology(settings)
             if workers:  # up means ready: the client has seen a worker consuming
                 assert wait_until(lambda: engine.readiness()[0], 30.0, 0.2), engine.readiness()
         stack.callback(engine.close)

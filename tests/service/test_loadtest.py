@@ -34,6 +34,17 @@ def dataset(tmp_path: Path) -> Path:
     return images
 
 
+def flags(**options: object) -> list[str]:
+    """Command-line arguments in the order given: ``flags(out=p, quiet=True)`` gives
+    ``["--out", str(p), "--quiet"]`` (underscores become dashes, True a bare switch)."""
+    argv: list[str] = []
+    for name, value in options.items():
+        argv.append("--" + name.replace("_", "-"))
+        if value is not True:
+            argv.append(str(value))
+    return argv
+
+
 def assert_png(path: Path) -> None:
     assert path.is_file(), f"{path.name} was not written"
     assert path.read_bytes()[:8] == PNG_MAGIC
@@ -45,27 +56,18 @@ def test_loadtest_against_embedded_server_writes_json_markdown_and_plots(
     out = tmp_path / "out"
     with ocr_stack("embedded", base_settings, detector, recognizer) as (url, _):
         code = loadtest.main(
-            [
-                "--url",
-                url,
-                "--images",
-                str(dataset),
-                "-n",
-                "2",
-                "-c",
-                "1,2",
-                "--batch-images",
-                "2",
-                "--canvas-size",
-                "640",
-                "--mag-ratio",
-                "1.0",
-                "--warmup",
-                "0",
-                "--quiet",
-                "--out",
-                str(out),
-            ]
+            flags(
+                url=url,
+                images=dataset,
+                documents=2,
+                concurrency="1,2",
+                batch_images=2,
+                canvas_size=640,
+                mag_ratio=1.0,
+                warmup=0,
+                quiet=True,
+                out=out,
+            )
         )
     assert code == 0
     results = json.loads((out / "results.json").read_text())
@@ -106,27 +108,18 @@ def test_loadtest_without_images_says_where_to_point_it(tmp_path: Path, capsys) 
 def test_batchsize_study_on_cpu_writes_curve_sweep_and_plots(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "bs"
     code = batchsize.main(
-        [
-            "--images",
-            str(dataset),
-            "--device",
-            "cpu",
-            "--threads",
-            "2",
-            "--sizes",
-            "1,4",
-            "--crops",
-            "8",
-            "--sweep",
-            "--sweep-docs",
-            "2",
-            "--loads",
-            "2",
-            "--policies",
-            "fixed:0,adaptive:10",
-            "--out",
-            str(out),
-        ]
+        flags(
+            images=dataset,
+            device="cpu",
+            threads=2,
+            sizes="1,4",
+            crops=8,
+            sweep=True,
+            sweep_docs=2,
+            loads=2,
+            policies="fixed:0,adaptive:10",
+            out=out,
+        )
     )
     assert code == 0
     results = json.loads((out / "results.json").read_text())
@@ -160,26 +153,18 @@ def test_engine_scenario_measures_the_serving_overhead(dataset: Path, tmp_path: 
     """Without --url the tool starts its own embedded server and can call its engine directly."""
     out = tmp_path / "engine"
     code = loadtest.main(
-        [
-            "--images",
-            str(dataset),
-            "-n",
-            "1",
-            "-c",
-            "1",
-            "--endpoints",
-            "pipeline,engine",
-            "--canvas-size",
-            "640",
-            "--warmup",
-            "0",
-            "--threads",
-            "2",
-            "--no-plots",
-            "--quiet",
-            "--out",
-            str(out),
-        ]
+        flags(
+            images=dataset,
+            documents=1,
+            concurrency=1,
+            endpoints="pipeline,engine",
+            canvas_size=640,
+            warmup=0,
+            threads=2,
+            no_plots=True,
+            quiet=True,
+            out=out,
+        )
     )
     assert code == 0
     results = json.loads((out / "results.json").read_text())

@@ -20,10 +20,7 @@ from common.messages import CROP_CONTENT_TYPE, Reply, encode_crop
 from monitoring.loadtest import metric_total, parse_metrics
 from tests.render import png_bytes, render_words
 from tests.servers import serve
-from tests.service.conftest import ThreadWorker, amqp_channel, ocr_stack, wait_until
-
-FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
-PAGE = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
+from tests.service.conftest import FAST, PAGE, ThreadWorker, amqp_channel, ocr_stack, wait_until
 
 
 def scrape(url: str) -> dict:
@@ -70,18 +67,22 @@ def test_embedded_pipeline_metrics_move(base_settings, detector, recognizer) -> 
     assert moved(before, after, "ocr_str_seconds_count") == n_seq + n_batches
     assert moved(before, after, "ocr_str_seconds_sum") > 0
     assert moved(before, after, "ocr_str_crops_total") == n_seq + n_bat
-    assert moved(before, after, "ocr_str_batch_size_count") == n_seq + n_batches
-    assert moved(before, after, "ocr_str_batch_size_sum") == n_seq + n_bat
+    # Bucket batches only on the batched path; forward passes on both (a crop read again after
+    # the contrast stretch adds one).
+    assert moved(before, after, "ocr_str_batch_size_count") == n_batches
+    assert moved(before, after, "ocr_str_batch_size_sum") == n_bat
+    assert moved(before, after, "ocr_str_forward_size_count") >= n_seq + n_batches
+    assert moved(before, after, "ocr_str_forward_size_sum") >= n_seq + n_bat
     assert moved(before, after, "ocr_bucket_wait_seconds_count") == n_batches
     assert ("ocr_queue_depth", (("queue", "embedded"),)) in after
 
 
 def test_embedded_queue_depth_counts_crops_waiting_in_the_bucket(base_settings) -> None:
-    from pipeline.broker import InProcessRecognitionClient
+    from pipeline.local_bucket import LocalBucketReader
 
     release = threading.Event()
 
-    def slow_recognize(crops):  # noqa: ANN001, ANN202 - holds the bucket's only consumer
+    def slow_recognize(crops):  # holds the bucket's only consumer
         release.wait(10)
         return [("x", 1.0)] * len(crops)
 
@@ -91,7 +92,7 @@ def test_embedded_queue_depth_counts_crops_waiting_in_the_bucket(base_settings) 
         values = parse_metrics(render_metrics()[0].decode())
         return values.get(("ocr_queue_depth", (("queue", "embedded"),)), -1.0)
 
-    client = InProcessRecognitionClient(base_settings, slow_recognize)
+    client = LocalBucketReader(base_settings, slow_recognize)
     crop = np.zeros((8, 16), np.uint8)
     first = threading.Thread(target=client.read, args=([crop], 20))
     second = threading.Thread(target=client.read, args=([crop] * 3, 20))
@@ -137,7 +138,7 @@ def test_std_and_str_services_metrics_move(base_settings, detector, recognizer) 
     assert detection.status_code == recognition.status_code == 200
     assert bad.status_code == 400
     n_boxes = len(detection.json()["boxes"])
-    n_forwards = len(recognition.json()["batches"])
+    forwards = recognition.json()["forward_passes"]
 
     latency = "ocr_request_seconds_count"
     assert moved(before, after, latency, service="std", endpoint="/detection") == 1
@@ -147,8 +148,9 @@ def test_std_and_str_services_metrics_move(base_settings, detector, recognizer) 
     assert moved(before, after, "ocr_boxes_per_document_sum") == n_boxes > 0
     assert moved(before, after, "ocr_str_seconds_count") == 1
     assert moved(before, after, "ocr_str_crops_total") == 2
-    assert moved(before, after, "ocr_str_batch_size_count") == n_forwards
-    assert moved(before, after, "ocr_str_batch_size_sum") == 2
+    assert moved(before, after, "ocr_str_forward_size_count") == len(forwards)
+    assert moved(before, after, "ocr_str_forward_size_sum") == sum(forwards) >= 2
+    assert moved(before, after, "ocr_str_batch_size_count") == 0  # no bucket on /recognition
     code = moved(before, after, "ocr_errors_total", service="str", code="invalid_boxes")
     assert code == 1
 

@@ -57,8 +57,9 @@ def service_settings() -> Settings:
     return Settings(ocr_threads=2, ocr_timeout_s=60.0)
 
 
-def build_app(service: str, config: Settings, detector, recognizer) -> Flask:  # noqa: ANN001
-    """The real app of ``service`` on the shared models (the pipeline embedded)."""
+def build_app(service: str, config: Settings, detector, recognizer, closers=None) -> Flask:
+    """The real app of ``service`` on the shared models (the pipeline embedded); the pipeline's
+    bucket thread is stopped by a callable appended to ``closers``."""
     if service == "std":
         from std_service.app import create_app
 
@@ -68,16 +69,23 @@ def build_app(service: str, config: Settings, detector, recognizer) -> Flask:  #
 
         return create_app(config, recognizer)
     from pipeline.app import create_app
-    from pipeline.backends import embedded_engine
+    from pipeline.topology import build_topology
 
-    return create_app(config, embedded_engine(config, detector, recognizer))
+    topology = build_topology(config, detector, recognizer)
+    if closers is not None:
+        closers.append(topology.close)
+    return create_app(config, topology)
 
 
 @pytest.fixture(scope="module")
-def apps(service_settings: Settings, detector, recognizer) -> Iterator[dict[str, Flask]]:  # noqa: ANN001
-    built = {name: build_app(name, service_settings, detector, recognizer) for name in SERVICES}
+def apps(service_settings: Settings, detector, recognizer) -> Iterator[dict[str, Flask]]:
+    closers: list = []
+    built = {
+        name: build_app(name, service_settings, detector, recognizer, closers) for name in SERVICES
+    }
     yield built
-    built["pipeline"].extensions["ocr_engine"].close()
+    for close in closers:
+        close()
 
 
 def spec_of(app: Flask) -> dict:
@@ -125,8 +133,8 @@ def test_spec_lists_every_error_class_under_its_status(apps: dict[str, Flask]) -
 
 
 def test_spec_constants_match_the_code(apps: dict[str, Flask]) -> None:
+    from common.params import DetectionParams
     from pipeline.app import MAX_IMAGES_PER_BATCH as PIPELINE_LIMIT
-    from std_service.detector import DetectionParams
 
     assert MAX_IMAGES_PER_BATCH == PIPELINE_LIMIT
     schemas = spec_of(apps["std"])["components"]["schemas"]
@@ -137,7 +145,7 @@ def test_spec_constants_match_the_code(apps: dict[str, Flask]) -> None:
     assert defaults == asdict(DetectionParams())
 
 
-def test_openapi_needs_no_api_key(service_settings: Settings, detector) -> None:  # noqa: ANN001
+def test_openapi_needs_no_api_key(service_settings: Settings, detector) -> None:
     app = build_app("std", service_settings.with_overrides(ocr_api_key="s3cret"), detector, None)
     client = app.test_client()
     assert client.get("/openapi.json").status_code == 200
@@ -200,7 +208,7 @@ def response_pointer(spec: dict, path: str | None, method: str, status: int) -> 
     return parts
 
 
-def assert_conforms(spec: dict, response, pointer: list[str]) -> None:  # noqa: ANN001
+def assert_conforms(spec: dict, response, pointer: list[str]) -> None:
     """The answer's media type is described there and its body validates against the schema."""
     node = spec
     for part in pointer:
@@ -323,8 +331,8 @@ def test_real_answers_match_the_spec(
 
 def test_limit_answers_match_the_spec(
     service_settings: Settings,
-    detector,  # noqa: ANN001
-    recognizer,  # noqa: ANN001
+    detector,
+    recognizer,
     page: tuple[bytes, list],
 ) -> None:
     """401, 413 payload_too_large (body size and crop count) as the description says."""
@@ -375,7 +383,7 @@ FUZZ_SETTINGS = settings(
 )
 
 
-def exercise(case) -> int:  # noqa: ANN001
+def exercise(case) -> int:
     """Send one generated request to the app, run the checks on its answer; its status."""
     # A past X-OCR-Deadline is answered 504 by design, and generated epochs are all past: a valid
     # one is moved an hour ahead (still parsed, never expiring); malformed ones stay (400).
@@ -391,7 +399,7 @@ def exercise(case) -> int:  # noqa: ANN001
     return case.call_and_validate(checks=CHECKS).status_code
 
 
-def strategies(operation) -> list:  # noqa: ANN001
+def strategies(operation) -> list:
     """The operation's explicit examples, then positive and negative generated requests.
 
     The GET operations take no input, so there is nothing to make negative.
@@ -403,12 +411,12 @@ def strategies(operation) -> list:  # noqa: ANN001
     return found + [operation.as_strategy(generation_mode=mode) for mode in modes]
 
 
-def fuzz(strategy, statuses: Counter) -> None:  # noqa: ANN001
+def fuzz(strategy, statuses: Counter) -> None:
     """Run the bounded hypothesis loop over ``strategy``, counting the statuses answered."""
 
     @FUZZ_SETTINGS
     @given(case=strategy)
-    def run(case) -> None:  # noqa: ANN001
+    def run(case) -> None:
         statuses[exercise(case)] += 1
 
     run()

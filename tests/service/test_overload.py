@@ -21,9 +21,10 @@ import requests
 from common.config import Settings
 from common.geometry import crop_quad
 from pipeline.app import create_app
-from pipeline.backends import embedded_engine
+from pipeline.topology import build_topology
 from std_service.preprocess import network_input_hw
-from str_service.recognizer import plan_batches, prepare_crop
+from str_service.forward_plan import plan_forward_passes
+from str_service.preprocess import prepare_crop
 from tests.render import png_bytes, render_words
 from tests.servers import assert_error, serve
 from tests.service.conftest import ocr_stack
@@ -68,8 +69,8 @@ def settings(base_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def embedded(settings: Settings, detector, recognizer) -> Iterator[tuple[str, object]]:  # noqa: ANN001
-    engine = embedded_engine(settings, detector, recognizer)
+def embedded(settings: Settings, detector, recognizer) -> Iterator[tuple[str, object]]:
+    engine = build_topology(settings, detector, recognizer)
     app = create_app(settings, engine)
     try:
         with serve(app) as url:
@@ -95,7 +96,7 @@ class Counting:
 # ---------------------------------------------------------------- ten times the capacity
 
 
-def test_excess_requests_are_refused_at_once_and_health_stays_fast(embedded) -> None:  # noqa: ANN001
+def test_excess_requests_are_refused_at_once_and_health_stays_fast(embedded) -> None:
     url, app = embedded
     admission = app.extensions["ocr_admission"]
     assert post(url, "/pipeline").status_code == 200  # warm up before measuring memory
@@ -149,8 +150,8 @@ def test_excess_requests_are_refused_at_once_and_health_stays_fast(embedded) -> 
 
 def test_batched_requests_are_refused_while_too_many_crops_wait(
     base_settings: Settings,
-    detector,  # noqa: ANN001
-    recognizer,  # noqa: ANN001
+    detector,
+    recognizer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A fixed 30 s bucket holds the first request's 5 crops until its 8 s deadline.
@@ -161,7 +162,7 @@ def test_batched_requests_are_refused_while_too_many_crops_wait(
         ocr_timeout_s=8.0,
     )
     detect = Counting(detector, "detect", monkeypatch)
-    engine = embedded_engine(tuned, detector, recognizer)
+    engine = build_topology(tuned, detector, recognizer)
     try:
         with serve(create_app(tuned, engine)) as url:
             with ThreadPoolExecutor(max_workers=1) as pool:
@@ -190,8 +191,8 @@ def test_batched_requests_are_refused_while_too_many_crops_wait(
 def test_detection_over_the_pixel_budget_is_422_before_the_model(
     mode: str,
     base_settings: Settings,
-    detector,  # noqa: ANN001
-    recognizer,  # noqa: ANN001
+    detector,
+    recognizer,
     queue_name: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -211,9 +212,9 @@ def test_detection_over_the_pixel_budget_is_422_before_the_model(
 
 
 def test_work_past_its_deadline_never_reaches_a_model(
-    embedded,  # noqa: ANN001
-    detector,  # noqa: ANN001
-    recognizer,  # noqa: ANN001
+    embedded,
+    detector,
+    recognizer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, _ = embedded
@@ -230,32 +231,32 @@ def test_work_past_its_deadline_never_reaches_a_model(
 
 def test_a_long_read_stops_at_the_deadline_between_forward_passes(
     base_settings: Settings,
-    detector,  # noqa: ANN001
-    recognizer,  # noqa: ANN001
+    detector,
+    recognizer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     word, quad = PLACED[0]
     quads = [quad] * base_settings.str_max_crops  # 500, the most one request may send
     gray = cv2.cvtColor(PAGE, cv2.COLOR_RGB2GRAY)
     prepared = prepare_crop(crop_quad(gray, np.asarray(quad)), recognizer.spec)
-    plan = plan_batches(
+    plan = plan_forward_passes(
         [prepared.width] * len(quads),
         [prepared.content_width] * len(quads),
         max_batch=recognizer.max_batch,
         height=recognizer.spec.imgH,
         max_batch_pixels=recognizer.max_batch_pixels,
     )
-    assert len(plan.batches) >= 4, "the read must take several forward passes"
+    assert len(plan.passes) >= 4, "the read must take several forward passes"
     forward = Counting(recognizer, "_forward", monkeypatch)
     tuned = base_settings.with_overrides(ocr_timeout_s=0.3)
-    engine = embedded_engine(tuned, detector, recognizer)
+    engine = build_topology(tuned, detector, recognizer)
     try:
         with serve(create_app(tuned, engine)) as url:
             response = post(url, "/recognition", {"boxes": json.dumps(quads)})
     finally:
         engine.close()
     assert_error(response, 504, "timeout")
-    assert forward.calls < len(plan.batches), (forward.calls, len(plan.batches))
+    assert forward.calls < len(plan.passes), (forward.calls, len(plan.passes))
 
 
 # ---------------------------------------------------------------- one API key, every topology
@@ -263,8 +264,8 @@ def test_a_long_read_stops_at_the_deadline_between_forward_passes(
 
 def test_one_api_key_works_across_the_distributed_topology(
     base_settings: Settings,
-    detector,  # noqa: ANN001
-    recognizer,  # noqa: ANN001
+    detector,
+    recognizer,
     queue_name: str,
 ) -> None:
     settings = base_settings.with_overrides(str_queue=queue_name, ocr_api_key="one-key")

@@ -23,6 +23,18 @@ def post(url: str, path: str, image: bytes, **fields: str) -> requests.Response:
     return requests.post(url + path, files={"image": ("page.png", image)}, data=fields, timeout=120)
 
 
+def batch_ocr(url: str, images: list[bytes]) -> list[dict]:
+    """POST /batch_ocr with ``images``; its per-image answers, in order."""
+    response = requests.post(
+        url + "/batch_ocr",
+        files=[("images", (f"p{i}.png", blob)) for i, blob in enumerate(images)],
+        data=SMALL_CANVAS,
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest, broker: str) -> str:
     return request.param
@@ -57,14 +69,7 @@ def test_batch_ocr_answers_each_image_in_order(mode, settings, detector, recogni
     pages = [["FIRST", "page"]], [["SECOND"]], [["third", "PAGE", "here"]]
     images = [png_bytes(render_words(lines)[0]) for lines in pages]
     with ocr_stack(mode, settings, detector, recognizer) as (url, _):
-        response = requests.post(
-            url + "/batch_ocr",
-            files=[("images", (f"p{i}.png", blob)) for i, blob in enumerate(images)],
-            data=SMALL_CANVAS,
-            timeout=120,
-        )
-    assert response.status_code == 200, response.text
-    results = response.json()["results"]
+        results = batch_ocr(url, images)
     assert [r["text"] for r in results] == ["FIRST page", "SECOND", "third PAGE here"]
     assert all(r["mode"] == "batched" for r in results)
 
@@ -90,14 +95,7 @@ def test_batch_ocr_reads_all_its_images_crops_in_one_batch(
     tuned = settings.with_overrides(str_bucket_policy=policy, str_max_wait_ms=300)
     assert tuned.str_max_batch > 9
     with ocr_stack(mode, tuned, detector, recognizer) as (url, _):
-        response = requests.post(
-            url + "/batch_ocr",
-            files=[("images", (f"p{i}.png", blob)) for i, blob in enumerate(images)],
-            data=SMALL_CANVAS,
-            timeout=120,
-        )
-    assert response.status_code == 200, response.text
-    results = response.json()["results"]
+        results = batch_ocr(url, images)
     for result, lines in zip(results, pages, strict=True):
         assert [w["text"] for w in result["words"]] == [w for line in lines for w in line]
         assert result["text"] == "\n".join(" ".join(line) for line in lines)

@@ -28,10 +28,13 @@ from common.amqp import QueueConfigError, declare_crops_queue, probe_queue
 from common.config import Settings
 from common.errors import Overloaded
 from common.messages import Reply, encode_crop
-from pipeline.broker import RabbitRecognitionClient
+from pipeline.rabbit_reader import RabbitBucketReader
 from str_service.worker import Worker
 from tests.render import png_bytes, render_words
 from tests.service.conftest import (
+    EXPECTED,
+    FAST,
+    PAGE,
     amqp_channel,
     ocr_stack,
     rabbitmqctl_queue,
@@ -39,9 +42,6 @@ from tests.service.conftest import (
     wait_until,
 )
 
-PAGE = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
-EXPECTED = "HELLO world\nOCR 2024 pipeline"
-FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
 MINE = "<reply queue>"  # stands for this test's reply queue in the table below
 GOOD = {"index": 0, "count": 1, "height": 2, "width": 3, "deadline_ms": 0}  # deadline set later
 
@@ -92,7 +92,7 @@ def consumers(settings: Settings) -> int:
         return 0
 
 
-def drain(channel, queue: str, expected: int, timeout_s: float) -> list:  # noqa: ANN001
+def drain(channel, queue: str, expected: int, timeout_s: float) -> list:
     """Up to ``expected`` messages from ``queue`` (auto-acked), waiting at most ``timeout_s``."""
     got = []
     end = time.monotonic() + timeout_s
@@ -105,7 +105,7 @@ def drain(channel, queue: str, expected: int, timeout_s: float) -> list:  # noqa
     return got
 
 
-def hold_one(channel, queue: str, timeout_s: float) -> bool:  # noqa: ANN001
+def hold_one(channel, queue: str, timeout_s: float) -> bool:
     """Take one message from ``queue`` without acking it; False if none came in time."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -246,7 +246,7 @@ def test_an_expired_crop_is_dropped_not_dead_lettered(settings) -> None:
         assert probe_queue(channel, settings.dead_letter_queue)[1] == 0
 
 
-def test_a_leftover_classic_queue_is_reported_with_its_fix(settings, caplog) -> None:  # noqa: ANN001
+def test_a_leftover_classic_queue_is_reported_with_its_fix(settings, caplog) -> None:
     with amqp_channel(settings.rabbitmq_url) as channel:
         channel.queue_declare(settings.str_queue, durable=True)  # as the old code declared it
         with pytest.raises(QueueConfigError) as caught:
@@ -272,7 +272,7 @@ def test_a_leftover_classic_queue_is_reported_with_its_fix(settings, caplog) -> 
 
 
 def test_the_pipeline_client_knows_when_no_worker_consumes(settings) -> None:
-    client = RabbitRecognitionClient(settings)
+    client = RabbitBucketReader(settings)
     crop = hello_crop()
     try:
         assert client.wait_connected(20)
@@ -316,7 +316,7 @@ def test_the_pipeline_client_knows_when_no_worker_consumes(settings) -> None:
 class ExplodingWorker(Worker):
     """A worker whose message handling fails unexpectedly on messages marked ``explode``."""
 
-    def _accept(self, channel, bucket, tag, props, body) -> None:  # noqa: ANN001
+    def _accept(self, channel, bucket, tag, props, body) -> None:
         if (props.headers or {}).get("explode"):
             raise RuntimeError("a bug in message handling")
         super()._accept(channel, bucket, tag, props, body)
@@ -324,7 +324,7 @@ class ExplodingWorker(Worker):
 
 def test_an_unexpected_failure_dead_letters_the_message_and_the_worker_goes_on(
     settings, caplog
-) -> None:  # noqa: ANN001
+) -> None:
     from prometheus_client import REGISTRY
 
     def unexpected() -> float:

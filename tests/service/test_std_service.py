@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from common.config import Settings
 from std_service.app import create_app
 from tests.render import png_bytes, png_header_only, render_words
 from tests.servers import assert_error, serve
+from tests.service.conftest import past_deadline, post_with_deadline
 
 DEV_IMAGE = "ic15train_img_1.jpg"
 SMALL = {"canvas_size": "640"}
@@ -29,6 +29,7 @@ FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
 PAGE_WORDS = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
 PAGE, PAGE_QUADS = render_words(PAGE_WORDS)
 PAGE_PNG = png_bytes(PAGE)
+PAGE_FILES = [("image", ("page.png", PAGE_PNG))]
 TIMEOUT_S = 120
 
 
@@ -47,7 +48,7 @@ def b64(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def std_url(base_settings: Settings, detector) -> Iterator[str]:  # noqa: ANN001
+def std_url(base_settings: Settings, detector) -> Iterator[str]:
     with serve(create_app(base_settings, detector)) as url:
         yield url
 
@@ -204,22 +205,12 @@ BAD_REQUESTS: dict[str, tuple[Send, int, str]] = {
         "over_budget",
     ),
     "deadline_header_not_a_number": (
-        lambda u: requests.post(
-            f"{u}/detection",
-            files={"image": ("page.png", PAGE_PNG)},
-            headers={"X-OCR-Deadline": "tomorrow"},
-            timeout=TIMEOUT_S,
-        ),
+        lambda u: post_with_deadline(f"{u}/detection", PAGE_FILES, "tomorrow"),
         400,
         "invalid_parameter",
     ),
     "deadline_passed": (
-        lambda u: requests.post(
-            f"{u}/detection",
-            files={"image": ("page.png", PAGE_PNG)},
-            headers={"X-OCR-Deadline": str(int(time.time() * 1000) - 1000)},
-            timeout=TIMEOUT_S,
-        ),
+        lambda u: post_with_deadline(f"{u}/detection", PAGE_FILES, past_deadline()),
         504,
         "timeout",
     ),
@@ -243,7 +234,7 @@ def test_service_keeps_detecting_after_every_bad_request(std_url: str) -> None:
     assert len(response.json()["boxes"]) == len(PAGE_QUADS)
 
 
-def test_upload_over_the_size_limit_is_413(base_settings: Settings, detector) -> None:  # noqa: ANN001
+def test_upload_over_the_size_limit_is_413(base_settings: Settings, detector) -> None:
     settings = base_settings.with_overrides(ocr_max_upload_mb=0.01)  # about 10 KB
     big = png_bytes(np.random.default_rng(0).integers(0, 256, (120, 120, 3), dtype=np.uint8))
     assert len(big) > 20_000
@@ -252,7 +243,7 @@ def test_upload_over_the_size_limit_is_413(base_settings: Settings, detector) ->
         assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
 
 
-def test_pixel_limit_is_configurable(base_settings: Settings, detector) -> None:  # noqa: ANN001
+def test_pixel_limit_is_configurable(base_settings: Settings, detector) -> None:
     settings = base_settings.with_overrides(ocr_max_pixels=PAGE.shape[0] * PAGE.shape[1] - 1)
     with serve(create_app(settings, detector)) as url:
         assert_error(detect(url, PAGE_PNG), 413, "image_too_large")
@@ -270,13 +261,13 @@ def dev_image(dev_dir: Path) -> tuple[bytes, np.ndarray, list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def dev_answer(std_url: str, dev_image) -> dict:  # noqa: ANN001
+def dev_answer(std_url: str, dev_image) -> dict:
     response = detect(std_url, dev_image[0], **SMALL)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def test_dev_image_gets_its_word_boxes_in_image_pixels(dev_image, dev_answer: dict) -> None:  # noqa: ANN001
+def test_dev_image_gets_its_word_boxes_in_image_pixels(dev_image, dev_answer: dict) -> None:
     _, image, truth = dev_image
     height, width = image.shape[:2]
     assert_valid_boxes(dev_answer, width, height)
@@ -288,7 +279,7 @@ def test_dev_image_gets_its_word_boxes_in_image_pixels(dev_image, dev_answer: di
     assert "polygon" not in dev_answer["boxes"][0]
 
 
-def test_higher_text_threshold_gives_fewer_boxes(std_url: str, dev_image, dev_answer) -> None:  # noqa: ANN001
+def test_higher_text_threshold_gives_fewer_boxes(std_url: str, dev_image, dev_answer) -> None:
     strict = detect(std_url, dev_image[0], text_threshold="0.9", **SMALL)
     assert strict.status_code == 200, strict.text
     # At the default 0.7 this image has 7 boxes, at 0.9 only 1: the parameter took effect.

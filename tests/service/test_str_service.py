@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -20,6 +19,7 @@ from common.config import Settings
 from str_service.app import create_app
 from tests.render import png_bytes, png_header_only, render_words
 from tests.servers import assert_error, serve
+from tests.service.conftest import past_deadline, post_with_deadline
 
 PAGE_WORDS = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
 PAGE, PLACED = render_words(PAGE_WORDS)
@@ -37,6 +37,7 @@ def crop_png(quad: list[list[float]]) -> bytes:
 
 
 CROPS = [crop_png(quad) for quad in QUADS]
+CROP_FILES = [("crops", ("c.png", CROPS[0]))]
 
 
 def b64(data: bytes) -> str:
@@ -44,7 +45,7 @@ def b64(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def str_url(base_settings: Settings, recognizer) -> Iterator[str]:  # noqa: ANN001
+def str_url(base_settings: Settings, recognizer) -> Iterator[str]:
     settings = base_settings.with_overrides(str_max_crops=MAX_CROPS)
     with serve(create_app(settings, recognizer)) as url:
         yield url
@@ -82,8 +83,10 @@ def assert_reads(response: requests.Response, words: list[str]) -> dict:
     assert [r["text"] for r in answer["results"]] == words
     assert all(0.0 < r["confidence"] <= 1.0 for r in answer["results"])
     # Every crop goes through at least one forward batch (low-confidence re-reads add more).
-    assert answer["batches"] and all(size >= 1 for size in answer["batches"])
-    assert sum(answer["batches"]) >= len(words)
+    passes = answer["forward_passes"]
+    assert passes and all(size >= 1 for size in passes)
+    assert sum(passes) >= len(words)
+    assert "batches" not in answer  # forward passes are not bucket batches
     assert "english_g2" in answer["model"]
     assert answer["timings_ms"]["total"] > 0
     return answer
@@ -250,22 +253,12 @@ BAD_REQUESTS: dict[str, tuple[Send, int, str]] = {
         "unsupported_media_type",
     ),
     "deadline_header_not_a_number": (
-        lambda u: requests.post(
-            f"{u}/recognition",
-            files=[("crops", ("c.png", CROPS[0]))],
-            headers={"X-OCR-Deadline": "-1"},
-            timeout=TIMEOUT_S,
-        ),
+        lambda u: post_with_deadline(f"{u}/recognition", CROP_FILES, "-1"),
         400,
         "invalid_parameter",
     ),
     "deadline_passed": (
-        lambda u: requests.post(
-            f"{u}/recognition",
-            files=[("crops", ("c.png", CROPS[0]))],
-            headers={"X-OCR-Deadline": str(int(time.time() * 1000) - 1000)},
-            timeout=TIMEOUT_S,
-        ),
+        lambda u: post_with_deadline(f"{u}/recognition", CROP_FILES, past_deadline()),
         504,
         "timeout",
     ),

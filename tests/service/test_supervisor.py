@@ -30,7 +30,7 @@ exec sleep 300
 """
 
 
-def wait_until(check, timeout_s: float, every_s: float = 0.2):  # noqa: ANN001, ANN201
+def wait_until(check, timeout_s: float, every_s: float = 0.2):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = check()
@@ -48,7 +48,7 @@ def alive(pid: int) -> bool:
     return True
 
 
-def run_supervisord(tmp_path: Path, config: str, workers: int):  # noqa: ANN201
+def run_supervisord(tmp_path: Path, config: str, workers: int):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name in ("python", "streamlit"):

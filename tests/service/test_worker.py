@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import numpy as np
@@ -18,18 +17,18 @@ from common.config import Settings
 from common.messages import Reply, encode_crop
 from tests.render import png_bytes, render_words
 from tests.service.conftest import (
+    EXPECTED,
+    FAST,
+    PAGE,
     ThreadWorker,
     amqp_channel,
     ocr_stack,
+    post_in_background,
     queue_depth,
     rabbitmqctl_queue,
     start_worker_process,
     wait_until,
 )
-
-PAGE = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
-EXPECTED = "HELLO world\nOCR 2024 pipeline"
-FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
 
 
 @pytest.fixture
@@ -143,15 +142,7 @@ def test_a_killed_worker_loses_no_crops(settings, detector, recognizer, broker):
             "first worker never consumed"
         )
         with ocr_stack("distributed", tuned, detector, recognizer, workers=0) as (url, _):
-            answer: dict = {}
-            thread = threading.Thread(
-                target=lambda: answer.update(
-                    r=requests.post(
-                        url + "/pipeline", files={"image": ("p.png", image)}, data=FAST, timeout=120
-                    )
-                )
-            )
-            thread.start()
+            thread, answer = post_in_background(url, image)
             # The first worker holds all 5 crops unacked while its 4 s bucket fills.
             assert wait_until(lambda: rabbitmqctl_queue(tuned.str_queue)[1] == 5, 60, 0.2)
             second = start_worker_process(tuned)
@@ -177,15 +168,7 @@ def test_pipeline_and_worker_recover_when_the_broker_drops_every_connection(
     tuned = settings.with_overrides(str_bucket_policy="fixed", str_max_wait_ms=10_000)
     image = png_bytes(render_words(PAGE)[0])
     with ocr_stack("distributed", tuned, detector, recognizer) as (url, engine):
-        answer: dict = {}
-        thread = threading.Thread(
-            target=lambda: answer.update(
-                r=requests.post(
-                    url + "/pipeline", files={"image": ("p.png", image)}, data=FAST, timeout=120
-                )
-            )
-        )
-        thread.start()
+        thread, answer = post_in_background(url, image)
         assert wait_until(lambda: rabbitmqctl_queue(tuned.str_queue)[1] == 5, 60, 0.2)
         assert close_own_broker_connections() >= 2  # the pipeline's and the worker's
         thread.join(timeout=120)

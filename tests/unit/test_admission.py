@@ -19,8 +19,9 @@ from common.admission import MODEL_PATHS, Admission
 from common.config import Settings
 from common.errors import OverBudget, Overloaded
 from common.http import create_base_app, request_deadline
-from std_service.detector import DetectionParams, check_detect_budget
-from std_service.preprocess import network_input_hw, prepare
+from common.params import DetectionParams
+from std_service.preprocess import check_detect_budget, network_input_hw, prepare
+from tests.http_fixtures import add_failing_routes
 
 WAIT_S = 10.0  # bound on every wait for another thread
 
@@ -97,13 +98,7 @@ def blocking_app(
         gate.wait(WAIT_S)
         return jsonify({"ok": True})
 
-    @app.post("/detection")
-    def detection():
-        raise RuntimeError("the model crashed")
-
-    @app.post("/recognition")
-    def recognition():
-        raise Overloaded("broker down", retry_after_s=5)
+    add_failing_routes(app, crash="/detection", overloaded="/recognition", retry_after_s=5)
 
     @app.post("/other")
     def other():

@@ -6,6 +6,7 @@ import itertools
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from common.config import Settings
@@ -16,6 +17,8 @@ from str_service.bucket import (
     BucketConfig,
     BucketItem,
     BucketMonitor,
+    Crop,
+    run_batch,
 )
 
 
@@ -145,7 +148,6 @@ def test_empty_bucket_never_flushes_and_has_no_deadline():
     assert m.poll(upstream_empty=True) is None
     assert m.time_until_flush(upstream_empty=True) is None
     assert m.flush() is None
-    assert m.oldest_wait() == 0.0
 
 
 def test_large_request_spans_batches_none_exceeding_max_in_fifo_order():
@@ -170,8 +172,6 @@ def test_requests_mix_in_one_batch_in_arrival_order():
     m.add_many(crops("r2", 4))
     first = m.poll()
     assert [i.owner for i in first.items] == ["r1", "r1", "r1", "r2", "r2"]
-    assert first.owners == ["r1", "r2"]
-    assert {k: len(v) for k, v in first.by_owner().items()} == {"r1": 3, "r2": 2}
     clock.advance(0.050)
     second = m.poll()
     assert [i.payload for i in second.items] == [("r2", 2), ("r2", 3)]
@@ -195,13 +195,6 @@ def test_discard_drops_only_that_owner():
     assert [i.owner for i in m.flush().items] == ["kept", "kept"]
 
 
-def test_drain_empties_in_bounded_batches():
-    m = monitor(max_batch=4)
-    m.add_many(crops("a", 10))
-    assert [b.size for b in m.drain()] == [4, 4, 2]
-    assert len(m) == 0
-
-
 # -- BlockingBucket -------------------------------------------------------------------------
 
 
@@ -221,7 +214,7 @@ def test_blocking_returns_lone_request_without_delay():
 
 def test_blocking_fixed_waits_for_timeout():
     bucket = blocking(max_wait_ms=40, policy="fixed")
-    bucket.put(BucketItem("a", 0))
+    bucket.put_many([BucketItem("a", 0)])
     start = time.monotonic()
     batch = bucket.get_batch(timeout=5)
     elapsed = time.monotonic() - start
@@ -288,7 +281,7 @@ def test_blocking_close_drains_then_refuses():
     assert bucket.get_batch(timeout=5) is None
     assert time.monotonic() - start < 0.5
     with pytest.raises(BucketClosed):
-        bucket.put(BucketItem("a", 9))
+        bucket.put_many([BucketItem("a", 9)])
 
 
 def test_blocking_close_wakes_a_waiting_consumer():
@@ -300,3 +293,35 @@ def test_blocking_close_wakes_a_waiting_consumer():
     bucket.close()
     consumer.join(timeout=2)
     assert not consumer.is_alive() and result[0] is None
+
+
+# -- run_batch ------------------------------------------------------------------------------
+
+
+def _crop_batch(owners: list[str]) -> Batch:
+    items = tuple(
+        BucketItem(owner, Crop(index, np.full((4, 4), index, np.uint8)))
+        for index, owner in enumerate(owners)
+    )
+    return Batch("b1", items, oldest_wait_s=0.01, flushed_at=0.0, reason="full")
+
+
+def test_run_batch_splits_readings_per_owner_by_index():
+    answers = run_batch(
+        _crop_batch(["r1", "r2", "r1"]), lambda crops: [(f"t{c[0, 0]}", 0.5) for c in crops]
+    )
+    assert set(answers) == {"r1", "r2"}
+    assert answers["r1"].results == {0: ("t0", 0.5), 2: ("t2", 0.5)}
+    assert answers["r2"].results == {1: ("t1", 0.5)}
+    assert (answers["r1"].batch_id, answers["r1"].batch_size) == ("b1", 3)
+    assert not answers["r1"].errors
+
+
+def test_run_batch_turns_a_failing_recogniser_into_errors_for_every_owner():
+    def broken(crops):
+        raise RuntimeError("model exploded")
+
+    answers = run_batch(_crop_batch(["r1", "r2"]), broken)
+    assert answers["r1"].errors == {0: "recognition failed: RuntimeError"}
+    assert answers["r2"].errors == {1: "recognition failed: RuntimeError"}
+    assert not answers["r1"].results

@@ -13,13 +13,16 @@ import cv2
 import numpy as np
 import pytest
 
-from std_service.detector import DetectedBox, map_boxes_to_image, to_image_coords
+from common.layout import in_reading_order
+from common.results import Box
 from std_service.postprocess import (
     MapBox,
     box_from_points,
     detect_map_boxes,
     dilation_iterations,
+    map_boxes_to_image,
     polygon_for_box,
+    to_image_coords,
 )
 
 DEFAULTS = {"text_threshold": 0.7, "link_threshold": 0.4, "low_text": 0.4}
@@ -240,15 +243,18 @@ def test_map_boxes_scale_to_image_clip_and_read_in_order() -> None:
         quad=np.float32([[60, 5], [90, 5], [90, 15], [60, 15]]), score=0.9, label=2
     )
     upper_left = MapBox(quad=np.float32([[-2, 6], [40, 6], [40, 16], [-2, 16]]), score=0.7, label=3)
-    boxes = map_boxes_to_image([lower, upper_right, upper_left], ratio, 140, 100, poly=True)
+    boxes, _ = in_reading_order(
+        map_boxes_to_image([lower, upper_right, upper_left], ratio, 140, 100, poly=True)
+    )
     assert [b.score for b in boxes] == [0.7, 0.9, 0.8]
-    assert isinstance(boxes[0], DetectedBox)
+    assert isinstance(boxes[0], Box)
     np.testing.assert_allclose(boxes[0].quad, [[0, 9.6], [64, 9.6], [64, 25.6], [0, 25.6]])
     np.testing.assert_allclose(boxes[1].quad[1], [140, 8])  # 90 * 1.6 = 144, clipped to width 140
     assert boxes[0].polygon == boxes[0].quad  # no polygon found: the quad stands in
-    assert boxes[2].to_dict() == {"quad": boxes[2].quad, "score": 0.8, "polygon": boxes[2].quad}
+    quad = [list(point) for point in boxes[2].quad]
+    assert boxes[2].export() == {"quad": quad, "score": 0.8, "polygon": quad}
 
 
 def test_to_image_coords_scales_by_two_over_ratio() -> None:
     points = np.array([[10.0, 20.0], [30.5, 0.0]])
-    assert to_image_coords(points, 0.5, 1000, 1000) == [[40.0, 80.0], [122.0, 0.0]]
+    assert to_image_coords(points, 0.5, 1000, 1000) == ((40.0, 80.0), (122.0, 0.0))

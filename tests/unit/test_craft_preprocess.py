@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from common.errors import InvalidParameter
-from std_service.detector import DetectionParams
+from common.params import DetectionParams, parse_fields
 from std_service.preprocess import IMAGENET_MEAN, IMAGENET_STD, prepare, resize_plan, round_up
 
 
@@ -74,7 +74,8 @@ def test_default_params_are_the_official_defaults() -> None:
 
 
 def test_params_from_form_strings() -> None:
-    params = DetectionParams.from_mapping(
+    params = parse_fields(
+        DetectionParams,
         {
             "canvas_size": "960",
             "mag_ratio": " 2 ",
@@ -83,22 +84,23 @@ def test_params_from_form_strings() -> None:
             "low_text": "0.35",
             "poly": "true",
             "image": b"ignored: not a parameter",
-        }
+        },
     )
     assert params == DetectionParams(960, 2.0, 0.6, 1.0, 0.35, True)
 
 
 def test_params_from_json_values_and_empty_fields() -> None:
-    params = DetectionParams.from_mapping(
-        {"canvas_size": 640, "mag_ratio": 1, "low_text": None, "text_threshold": "", "poly": 0}
+    params = parse_fields(
+        DetectionParams,
+        {"canvas_size": 640, "mag_ratio": 1, "low_text": None, "text_threshold": "", "poly": 0},
     )
     assert params == DetectionParams(canvas_size=640, mag_ratio=1.0)
-    assert DetectionParams.from_mapping({"canvas_size": "1024.0"}).canvas_size == 1024
+    assert parse_fields(DetectionParams, {"canvas_size": "1024.0"}).canvas_size == 1024
 
 
 @pytest.mark.parametrize("value", ["yes", "On", "1", True, 1])
 def test_poly_true_spellings(value) -> None:
-    assert DetectionParams.from_mapping({"poly": value}).poly is True
+    assert parse_fields(DetectionParams, {"poly": value}).poly is True
 
 
 @pytest.mark.parametrize(
@@ -124,7 +126,7 @@ def test_poly_true_spellings(value) -> None:
 )
 def test_params_reject_bad_values(name, value) -> None:
     with pytest.raises(InvalidParameter) as info:
-        DetectionParams.from_mapping({name: value})
+        parse_fields(DetectionParams, {name: value})
     assert info.value.code == "invalid_parameter"
     assert info.value.status == 400
     assert name in info.value.message
@@ -142,7 +144,7 @@ def test_params_reject_bad_values(name, value) -> None:
     ],
 )
 def test_params_accept_range_bounds(changes) -> None:
-    DetectionParams.from_mapping(changes)
+    parse_fields(DetectionParams, changes)
 
 
 def test_validate_catches_direct_construction() -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Settings
-from common.errors import InvalidParameter, Overloaded
+from common.errors import InvalidParameter
 from common.http import (
     add_health_routes,
     create_base_app,
@@ -28,6 +28,7 @@ from common.http import (
     request_param,
 )
 from common.images import decode_image
+from tests.http_fixtures import CRASH_DETAIL, add_failing_routes
 
 
 def png_bytes(width: int = 6, height: int = 4) -> bytes:
@@ -57,14 +58,7 @@ def build_app(settings: Settings, ready: dict | None = None) -> Flask:
         blobs = request_images(request, "images", many=True)
         return jsonify({"sizes": [list(decode_image(b).shape[:2]) for b in blobs]})
 
-    @app.post("/boom")
-    def boom():
-        raise RuntimeError("secret detail /etc/passwd")
-
-    @app.post("/busy")
-    def busy():
-        raise Overloaded("queue full", retry_after_s=3)
-
+    add_failing_routes(app, crash="/boom", overloaded="/busy", retry_after_s=3)
     add_health_routes(app, lambda: (state["ready"], {"models": {"craft": state["ready"]}}))
     return app
 
@@ -243,7 +237,7 @@ def test_unexpected_exception_is_500_json_without_traceback(client: FlaskClient)
     assert_error(response, 500, "internal_error")
     text = response.get_data(as_text=True)
     assert "Traceback" not in text
-    assert "secret detail" not in text and "RuntimeError" not in text
+    assert CRASH_DETAIL not in text and "RuntimeError" not in text
 
 
 def test_overloaded_carries_retry_after(client: FlaskClient) -> None:

@@ -1,4 +1,4 @@
-"""Layout: words -> lines in reading order -> full text."""
+"""Layout: word quads -> lines in reading order; the page builder -> lines' text, full text."""
 
 from __future__ import annotations
 
@@ -6,13 +6,8 @@ import math
 
 import pytest
 
-from common.layout import (
-    full_text,
-    group_lines,
-    layout,
-    line_word_order,
-    reading_order,
-)
+from common.layout import build_page, in_reading_order, reading_lines, reading_order
+from common.results import Box, Detection, as_quad
 
 
 def box(x: float, y: float, w: float, h: float) -> list[list[float]]:
@@ -30,6 +25,31 @@ def rotated(cx: float, cy: float, w: float, h: float, degrees: float) -> list[li
 
 def word(text: str, quad) -> dict:
     return {"quad": quad, "text": text, "confidence": 0.9, "det_score": 0.8}
+
+
+def group_lines(words, **options) -> list[dict]:
+    """The exported lines of a page built from ``words`` in their input order."""
+    return [line.export() for line in _page(words, **options).lines]
+
+
+def layout(words) -> tuple[list[dict], str]:
+    page = _page(words)
+    return [line.export() for line in page.lines], page.text
+
+
+def full_text(lines) -> str:
+    return "\n".join(line["text"] for line in lines if line["text"])
+
+
+def line_word_order(lines) -> list[int]:
+    return [i for line in lines for i in line["words"]]
+
+
+def _page(words, **options):
+    boxes = tuple(Box(as_quad(w["quad"]), w.get("det_score", 0.8)) for w in words)
+    lines = reading_lines([w["quad"] for w in words], **options)
+    detection = Detection(100, 100, boxes, tuple(tuple(line) for line in lines))
+    return build_page(detection, [(w["text"], w.get("confidence", 0.9)) for w in words])
 
 
 def test_empty():
@@ -175,3 +195,16 @@ def test_short_words_with_descenders_do_not_split_a_form_line() -> None:
         {"quad": box(384, 306, 431, 319), "text": "price"},
     ]
     assert full_text(group_lines(words)) == "Type of Product, size (s) list price"
+
+
+def test_detection_order_renumbers_lines_over_the_sorted_boxes() -> None:
+    boxes = [Box(as_quad(box(x, y, 40, 20)), 0.9) for x, y in [(200, 60), (10, 10), (10, 62)]]
+    ordered, lines = in_reading_order(boxes)
+    assert [b.quad for b in ordered] == [boxes[1].quad, boxes[2].quad, boxes[0].quad]
+    assert lines == ((0,), (1, 2))
+
+
+def test_page_builder_needs_one_reading_per_box() -> None:
+    detection = Detection(10, 10, (Box(as_quad(box(0, 0, 5, 5)), 0.9),), ((0,),))
+    with pytest.raises(ValueError):
+        build_page(detection, [])

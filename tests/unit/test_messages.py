@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -164,11 +165,12 @@ class RecordingStop(threading.Event):
         return self.is_set()
 
 
-def scripted(outcomes: list[str]):  # noqa: ANN201
-    """A fake serve_once: 'fail' raises before connecting, 'drop' connects then loses it."""
+def scripted(outcomes: list[str]) -> Callable[[Callable[[], None]], None]:
+    """A scripted serve_once: 'fail' raises before connecting, 'drop' connects then loses it,
+    'config' raises the queue-configuration error."""
     script = iter(outcomes)
 
-    def serve_once(connected) -> None:  # noqa: ANN001
+    def serve_once(connected: Callable[[], None]) -> None:
         outcome = next(script)
         if outcome == "drop":
             connected()
@@ -192,7 +194,9 @@ def test_back_off_starts_over_after_a_good_connection() -> None:
     assert stop.delays == [0.5, 1.0, 2.0, 4.0, 8.0, 0.5, 1.0, 2.0, 0.5, 0.5]
 
 
-def test_a_queue_config_error_is_one_clear_log_line_and_a_slow_retry(caplog) -> None:  # noqa: ANN001
+def test_a_queue_config_error_is_one_clear_log_line_and_a_slow_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     stop = RecordingStop(stop_after=3)
     with caplog.at_level(logging.WARNING, logger="test"):
         serve_forever(
@@ -208,7 +212,7 @@ def test_serve_forever_returns_when_stopped_while_serving() -> None:
     stop = threading.Event()
     calls = []
 
-    def serve_once(connected) -> None:  # noqa: ANN001
+    def serve_once(connected: Callable[[], None]) -> None:
         calls.append(1)
         connected()
         stop.set()

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from common.config import Settings
 from common.errors import InvalidImage, Overloaded, Timeout
-from pipeline.broker import BatchedReading
+from common.layout import in_reading_order
+from common.params import DetectionParams
+from common.results import BatchRef, Box, Detection, as_quad
 from pipeline.ocr import OcrPipeline
+from pipeline.reading import BatchedReading
 from tests.render import png_bytes
 
 WIDTH = 80  # columns per image, and the pixel offset between images
@@ -42,8 +45,8 @@ class FakeDetector:
         self._lock = threading.Lock()
 
     def detect(
-        self, blob: bytes, image: np.ndarray, params: Mapping[str, object], deadline: float
-    ) -> dict:
+        self, blob: bytes, image: np.ndarray, params: DetectionParams, deadline: float
+    ) -> Detection:
         if time.time() >= deadline:
             raise Timeout("deadline passed before detection")
         k = int(image[0, 0, 0]) // WIDTH
@@ -53,8 +56,8 @@ class FakeDetector:
         quads = [
             [[4 * j, 1], [4 * j + 3, 1], [4 * j + 3, 6], [4 * j, 6]] for j in range(self.boxes[k])
         ]
-        boxes = [{"quad": quad, "score": 0.9} for quad in quads]
-        return {"boxes": boxes, "width": WIDTH, "height": 8}
+        boxes, lines = in_reading_order([Box(as_quad(quad), 0.9) for quad in quads])
+        return Detection(WIDTH, 8, boxes, lines)
 
 
 class FakeReader:
@@ -72,7 +75,7 @@ class FakeReader:
             texts.append(word(value // WIDTH, (value % WIDTH) // 4))
         self.reads.append(texts)
         self.timeouts.append(timeout_s)
-        batches = [{"id": f"batch{len(self.reads)}", "size": len(crops)}] if crops else []
+        batches = [BatchRef(f"batch{len(self.reads)}", len(crops))] if crops else []
         return BatchedReading([(t, 0.99) for t in texts], batches, 5.0, 12.0)
 
     def queued_crops(self) -> int:
@@ -94,7 +97,7 @@ def make(boxes: Sequence[int], **kwargs: float) -> tuple[OcrPipeline, FakeDetect
 def test_all_images_crops_go_in_one_read_and_come_back_per_image_in_order() -> None:
     boxes = [2, 0, 3]
     pipeline, detector, reader = make(boxes)
-    answers = pipeline.ocr_many([page(k) for k in range(3)], {})
+    answers = [r.export() for r in pipeline.ocr_many([page(k) for k in range(3)])]
     assert sorted(detector.calls) == [0, 1, 2]
     # One read, every crop of the request, image by image in reading order.
     assert reader.reads == [[word(k, j) for k in range(3) for j in range(boxes[k])]]
@@ -114,7 +117,7 @@ def test_all_images_crops_go_in_one_read_and_come_back_per_image_in_order() -> N
 
 def test_a_request_whose_images_have_no_boxes_still_answers() -> None:
     pipeline, _, reader = make([0, 0])
-    answers = pipeline.ocr_many([page(0), page(1)], {})
+    answers = [r.export() for r in pipeline.ocr_many([page(0), page(1)])]
     assert [a["words"] for a in answers] == [[], []]
     assert [a["text"] for a in answers] == ["", ""]
     assert reader.reads == [[]]
@@ -123,45 +126,45 @@ def test_a_request_whose_images_have_no_boxes_still_answers() -> None:
 def test_the_read_gets_what_is_left_of_the_per_image_budget() -> None:
     pipeline, _, reader = make([1, 1])
     before = time.time()
-    pipeline.ocr_many([page(0), page(1)], {})
+    pipeline.ocr_many([page(0), page(1)])
     # No deadline given: OCR_TIMEOUT_S (30 s) for each of the two images, less detection.
     assert 30.0 < reader.timeouts[0] <= 60.0
     deadline = before + 5.0
-    pipeline.ocr_many([page(0), page(1)], {}, deadline)
+    pipeline.ocr_many([page(0), page(1)], None, deadline)
     assert reader.timeouts[1] <= 5.0
 
 
 def test_the_queued_crops_check_refuses_before_any_work() -> None:
     pipeline, detector, reader = make([1, 1], queued=101)
     with pytest.raises(Overloaded):
-        pipeline.ocr_many([page(0), page(1)], {})
+        pipeline.ocr_many([page(0), page(1)])
     assert detector.calls == [] and reader.reads == []
 
 
 def test_a_bad_image_fails_the_request_before_detection() -> None:
     pipeline, detector, reader = make([1, 1])
     with pytest.raises(InvalidImage):
-        pipeline.ocr_many([page(0), b"not an image"], {})
+        pipeline.ocr_many([page(0), b"not an image"])
     assert detector.calls == [] and reader.reads == []
 
 
 def test_a_deadline_that_passes_during_detection_is_a_timeout_and_reads_nothing() -> None:
     pipeline, _, reader = make([1, 1], delay_s=0.2)
     with pytest.raises(Timeout, match="detection alone took it"):
-        pipeline.ocr_many([page(0), page(1)], {}, time.time() + 0.1)
+        pipeline.ocr_many([page(0), page(1)], None, time.time() + 0.1)
     assert reader.reads == []
 
 
 def test_a_deadline_already_passed_at_detection_is_a_timeout() -> None:
     pipeline, _, reader = make([1, 1])
     with pytest.raises(Timeout):
-        pipeline.ocr_many([page(0), page(1)], {}, time.time() - 1.0)
+        pipeline.ocr_many([page(0), page(1)], None, time.time() - 1.0)
     assert reader.reads == []
 
 
 def test_pipeline_endpoint_still_reads_one_image_in_one_read() -> None:
     pipeline, _, reader = make([3])
-    answer = pipeline.ocr_batched(page(0), {})
+    answer = pipeline.ocr_batched(page(0)).export()
     assert [w["text"] for w in answer["words"]] == [word(0, j) for j in range(3)]
     assert answer["batches"] == [{"id": "batch1", "size": 3}]
     assert reader.reads == [[word(0, j) for j in range(3)]]

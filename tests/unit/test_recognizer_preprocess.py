@@ -9,16 +9,14 @@ import numpy as np
 import pytest
 
 from str_service.charsets import make_charset
+from str_service.decoding import attn_greedy_decode, ctc_greedy_decode
 from str_service.dtrb import ModelSpec
-from str_service.recognizer import (
+from str_service.forward_plan import plan_forward_passes
+from str_service.preprocess import (
     adjust_contrast_grey,
-    attn_greedy_decode,
-    ctc_greedy_decode,
     easyocr_fit_width,
     easyocr_resize_to_height,
     pad_right,
-    padding_if_one_width,
-    plan_batches,
     prepare_crop,
     to_gray,
 )
@@ -96,14 +94,14 @@ def test_to_gray_accepts_rgb_rgba_and_single_channel():
 def test_plan_groups_by_exact_width_and_respects_max_batch():
     widths = [128, 256, 128, 64, 256, 128, 128]
     content = [100, 250, 128, 40, 200, 90, 120]
-    plan = plan_batches(widths, content, max_batch=3, max_batch_pixels=None)
+    plan = plan_forward_passes(widths, content, max_batch=3, max_batch_pixels=None)
     assert max(plan.sizes) <= 3
-    assert sorted(i for b in plan.batches for i in b) == list(range(len(widths)))
-    for batch, width in zip(plan.batches, plan.widths, strict=True):
+    assert sorted(i for b in plan.passes for i in b) == list(range(len(widths)))
+    for batch, width in zip(plan.passes, plan.widths, strict=True):
         assert {widths[i] for i in batch} == {width}
     assert list(plan.widths) == sorted(plan.widths)
     # 4 crops of width 128 with a limit of 3 split evenly, not 3 + 1.
-    assert sorted(len(b) for b, w in zip(plan.batches, plan.widths, strict=True) if w == 128) == [
+    assert sorted(len(b) for b, w in zip(plan.passes, plan.widths, strict=True) if w == 128) == [
         2,
         2,
     ]
@@ -113,16 +111,17 @@ def test_width_grouping_carries_less_padding_than_one_tensor():
     rng = np.random.default_rng(1)
     content = rng.integers(40, 900, size=200)
     widths = [64 * math.ceil(c / 64) for c in content]
-    plan = plan_batches(widths, content, max_batch=350)
+    plan = plan_forward_passes(widths, content, max_batch=350)
     grouped = plan.padding_pixels
-    single = padding_if_one_width(widths, content)
+    widest = max(widths)  # one tensor: every crop padded to the widest
+    single = sum((widest - min(int(c), widest)) * 64 for c in content)
     assert grouped < single / 5
     assert plan.content_pixels == int(content.sum()) * 64
 
 
 def test_pixel_budget_limits_batches_of_very_wide_crops():
     widths = [4096] * 10
-    plan = plan_batches(widths, widths, max_batch=350, max_batch_pixels=4096 * 64 * 4)
+    plan = plan_forward_passes(widths, widths, max_batch=350, max_batch_pixels=4096 * 64 * 4)
     assert max(plan.sizes) <= 4 and sum(plan.sizes) == 10
 
 

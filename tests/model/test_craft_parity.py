@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from common.images import decode_image
-from std_service.craft import default_weights_path
-from std_service.detector import Detection, DetectionParams, Detector
+from common.params import DetectionParams
+from std_service.detector import CraftDetection, Detector
 from std_service.postprocess import detect_map_boxes
 
 IMAGES = {
@@ -34,14 +33,8 @@ def _reference(parity_dir: Path, name: str) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def detections(shared_data: Path) -> dict[str, Detection]:
+def detections(shared_data: Path, detector: Detector) -> dict[str, CraftDetection]:
     """One full-size detection per image, shared by the tests below (the network is the cost)."""
-    try:
-        weights = default_weights_path()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    torch.set_num_threads(2)
-    detector = Detector(weights, device="cpu")
     results = {}
     for name, filename in IMAGES.items():
         image = decode_image((shared_data / "dev" / "images" / filename).read_bytes())

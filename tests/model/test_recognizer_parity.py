@@ -11,18 +11,9 @@ import pytest
 import torch
 
 from common.geometry import crop_quad
-from str_service.dtrb import ModelSpecError
-from str_service.recognizer import Recognizer, pad_right, prepare_crop
+from str_service.preprocess import pad_right, prepare_crop
 
 torch.set_num_threads(2)
-
-
-@pytest.fixture(scope="module")
-def recognizer():
-    try:
-        return Recognizer(device="cpu")
-    except ModelSpecError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +35,7 @@ def parity_crops(parity_dir, dev_dir):
 def test_readings_match_easyocr_fp32(recognizer, parity_crops):
     result = recognizer.recognize([crop for _, crop in parity_crops])
     assert len(result.results) == len(parity_crops)
-    assert max(result.batches) <= recognizer.max_batch
+    assert max(result.forward_passes) <= recognizer.max_batch
     matched, diffs = 0, []
     for (word, _), (text, conf) in zip(parity_crops, result.results, strict=True):
         if text == word["fp32"]["text"]:

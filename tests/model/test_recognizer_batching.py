@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from str_service.dtrb import ModelSpecError
-from str_service.recognizer import (
-    Recognizer,
-    ctc_greedy_decode,
-    ctc_probabilities,
-    pad_right,
-    prepare_crop,
-)
+from str_service.decoding import ctc_greedy_decode, ctc_probabilities
+from str_service.preprocess import pad_right, prepare_crop
+from str_service.recognizer import Recognizer
 
 torch.set_num_threads(2)
 
@@ -29,14 +24,6 @@ def render(text: str, scale: float = 1.0, thickness: int = 2) -> np.ndarray:
     image = np.full((h + baseline + 12, w + 12), 255, np.uint8)
     cv2.putText(image, text, (6, h + 6), font, scale, 0, thickness, cv2.LINE_AA)
     return image
-
-
-@pytest.fixture(scope="module")
-def recognizer():
-    try:
-        return Recognizer(device="cpu")
-    except ModelSpecError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +50,8 @@ def test_batched_results_equal_one_at_a_time_in_input_order(recognizer, crops):
     widths = {prepare_crop(c, recognizer.spec).width for c in crops}
     assert len(widths) >= 3
     batched = recognizer.recognize(crops, max_batch=2)
-    assert max(batched.batches) <= 2
-    assert sum(batched.batches) == len(crops)
+    assert max(batched.forward_passes) <= 2
+    assert sum(batched.forward_passes) == len(crops)
     single = [recognizer.recognize([c]).results[0] for c in crops]
     assert [t for t, _ in batched.results] == [t for t, _ in single]
     for (_, a), (_, b) in zip(batched.results, single, strict=True):
@@ -84,27 +71,14 @@ def test_padding_past_a_crops_own_width_changes_its_reading(recognizer):
     assert readings[0][1] != readings[1][1]
 
 
-def test_recognize_quads_crops_an_rgb_image(recognizer):
-    page = np.full((120, 400, 3), 255, np.uint8)
-    word = render("Invoice")
-    h, w = word.shape
-    page[30 : 30 + h, 50 : 50 + w] = word[:, :, None]
-    quad = np.array([[50, 30], [50 + w, 30], [50 + w, 30 + h], [50, 30 + h]], np.float32)
-    result = recognizer.recognize_quads(page, [quad])
-    assert result.results[0][0] == "Invoice"
-
-
 def test_settings_choose_device_and_batch_limit():
     from common.config import Settings
 
-    try:
-        recognizer = Recognizer.from_settings(Settings(ocr_device="cpu", str_max_batch=7))
-    except ModelSpecError as exc:
-        pytest.skip(str(exc))
+    recognizer = Recognizer.from_settings(Settings(ocr_device="cpu", str_max_batch=7))
     assert recognizer.device.type == "cpu" and recognizer.max_batch == 7
     assert recognizer.model_name == "english_g2.pth (None-VGG-BiLSTM-CTC)"
 
 
 def test_empty_input_gives_empty_result(recognizer):
     result = recognizer.recognize([])
-    assert result.results == [] and result.batches == []
+    assert result.results == [] and result.forward_passes == []

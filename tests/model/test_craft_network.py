@@ -16,28 +16,13 @@ import torch
 from common.config import Settings
 from common.errors import InvalidImage
 from common.models import strip_module_prefix
-from std_service.app import load_detector
+from common.params import DetectionParams
 from std_service.craft import CRAFT, default_weights_path, load_craft
-from std_service.detector import Detection, DetectionParams, Detector
+from std_service.detector import CraftDetection, Detector
 
 torch.set_num_threads(2)
 
 WORDS = [("HELLO", (20, 60)), ("WORLD", (250, 60)), ("OCR", (20, 130)), ("TEST", (250, 130))]
-
-
-def _weights() -> Path:
-    try:
-        path = default_weights_path()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    if not path.is_file():
-        pytest.skip(f"CRAFT weights not found at {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return Detector(_weights(), device="cpu")
 
 
 def _rendered_words() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
@@ -64,7 +49,7 @@ def _iou(quad: list[list[float]], rect: tuple[int, int, int, int]) -> float:
 
 
 def test_module_tree_matches_the_checkpoint_keys() -> None:
-    state = torch.load(_weights(), map_location="cpu", weights_only=True)
+    state = torch.load(default_weights_path(), map_location="cpu", weights_only=True)
     ours = CRAFT().state_dict()
     theirs = strip_module_prefix(state)
     assert list(ours) == list(theirs)
@@ -85,11 +70,11 @@ def test_missing_weights_name_the_environment_variable(tmp_path: Path) -> None:
     settings = Settings.from_env({"CRAFT_WEIGHTS": str(tmp_path / "mine.pth")})
     assert settings.craft_weights == str(tmp_path / "mine.pth")
     with pytest.raises(FileNotFoundError, match="CRAFT_WEIGHTS"):
-        load_detector(settings)
+        Detector.from_settings(settings)
 
 
 @pytest.fixture(scope="module")
-def words_result(detector: Detector) -> tuple[Detection, list[tuple[int, int, int, int]]]:
+def words_result(detector: Detector) -> tuple[CraftDetection, list[tuple[int, int, int, int]]]:
     image, rects = _rendered_words()
     return detector.detect(image, DetectionParams(canvas_size=512, poly=True)), rects
 
@@ -106,14 +91,15 @@ def test_detects_each_rendered_word(words_result) -> None:
         q = np.asarray(box.quad)
         assert q[0].sum() == pytest.approx(q.sum(axis=1).min())  # starts at the top-left corner
     assert set(result.timings_ms) == {"preprocess", "network", "postprocess"}
-    answer = result.to_dict()
-    assert answer.keys() == {"width", "height", "boxes", "timings_ms"}
+    answer = result.export()
+    assert answer.keys() == {"width", "height", "boxes", "lines", "timings_ms"}
+    assert answer["lines"] == [[0, 1], [2, 3]]  # HELLO WORLD / OCR TEST
     assert answer["boxes"][0].keys() == {"quad", "score", "polygon"}
 
 
 def test_blank_image_has_no_boxes(detector: Detector) -> None:
     result = detector.detect(np.full((64, 96, 3), 255, np.uint8), DetectionParams(canvas_size=128))
-    assert result.boxes == []
+    assert result.boxes == () and result.lines == ()
 
 
 def test_polygon_mode_returns_a_polygon_per_box(words_result) -> None:
@@ -127,7 +113,7 @@ def test_quads_only_without_polygon_mode(detector: Detector) -> None:
     result = detector.detect(image[:80], DetectionParams(canvas_size=256))
     assert len(result.boxes) == 2  # HELLO and WORLD
     assert all(b.polygon is None for b in result.boxes)
-    assert result.to_dict()["boxes"][0].keys() == {"quad", "score"}
+    assert result.export()["boxes"][0].keys() == {"quad", "score"}
 
 
 def test_rejects_non_rgb_input(detector: Detector) -> None:
