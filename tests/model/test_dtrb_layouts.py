@@ -91,23 +91,17 @@ def test_english_g2_loads_strictly_with_its_easyocr_layout():
         assert loaded.model(torch.zeros(1, 1, 64, 256)).shape == (1, 63, 97)
 
 
+def small_attn_spec(**sizes: object) -> ModelSpec:
+    """A small VGG-Attn model on 32 x 100 inputs, cheap enough to build in a test."""
+    base = {"feature": "VGG", "sequence": "None", "prediction": "Attn", "output_channel": 64}
+    return ModelSpec(**base, imgH=32, imgW=100, preprocess="dtrb", **sizes)
+
+
 def test_attn_and_tps_create_their_tensors_on_the_input_device():
     # The official Attn head allocates on a global device; ours must follow the input. With the
     # default device set to "meta", any tensor made without the input's device would land there
     # and the CPU forward would fail.
-    spec = ModelSpec(
-        transformation="TPS",
-        feature="VGG",
-        sequence="None",
-        prediction="Attn",
-        output_channel=64,
-        hidden_size=32,
-        imgH=32,
-        imgW=100,
-        num_class=10,
-        batch_max_length=5,
-        preprocess="dtrb",
-    )
+    spec = small_attn_spec(transformation="TPS", hidden_size=32, num_class=10, batch_max_length=5)
     model = Model(spec).eval()
     image = torch.zeros(2, 1, 32, 100)
     with torch.device("meta"), torch.inference_mode():
@@ -118,18 +112,7 @@ def test_attn_and_tps_create_their_tensors_on_the_input_device():
 
 def test_attn_greedy_decoding_feeds_back_its_own_choices():
     torch.manual_seed(0)
-    spec = ModelSpec(
-        feature="VGG",
-        sequence="None",
-        prediction="Attn",
-        output_channel=64,
-        hidden_size=16,
-        imgH=32,
-        imgW=100,
-        num_class=6,
-        batch_max_length=4,
-        preprocess="dtrb",
-    )
+    spec = small_attn_spec(hidden_size=16, num_class=6, batch_max_length=4)
     model = Model(spec).eval()
     image = torch.randn(1, 1, 32, 100)
     with torch.inference_mode():
