@@ -7,9 +7,10 @@ floats and bools, and the dataclass checks their ranges.
 
 from __future__ import annotations
 
+import functools
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
@@ -30,16 +31,23 @@ def parse_fields(cls: type[T], values: Mapping[str, Any], base: T | None = None)
     ``validate()``, when it has one, then checks ranges.
     """
     base = base if base is not None else cls()
-    hints = typing.get_type_hints(cls)
     changes: dict[str, Any] = {}
-    for field in fields(cls):  # type: ignore[arg-type]
-        raw = values.get(field.name)
+    for name, parse in _field_parsers(cls):
+        raw = values.get(name)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
-        changes[field.name] = _PARSERS[hints[field.name]](field.name, raw)
+        changes[name] = parse(name, raw)
     parsed = replace(base, **changes)  # type: ignore[type-var]
     validate = getattr(parsed, "validate", None)
     return validate() if validate is not None else parsed
+
+
+@functools.cache
+def _field_parsers(cls: type) -> tuple[tuple[str, Callable[[str, object], Any]], ...]:
+    """Each field's name and the parser of its type, worked out once per class (not per
+    request: resolving the string annotations is the costly part)."""
+    hints = typing.get_type_hints(cls)
+    return tuple((field.name, _PARSERS[hints[field.name]]) for field in fields(cls))
 
 
 def parse_float(name: str, raw: object) -> float:
