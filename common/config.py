@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from common.onnx_runtime import RUNTIMES
+
 
 class ConfigError(ValueError):
     """A setting that can't be used; raised at start-up, naming the variable."""
@@ -31,6 +33,7 @@ class Settings:
     ocr_timeout_s: float = 60.0
     ocr_device: str = "auto"
     ocr_threads: int = 0
+    ocr_runtime: str = "torch"
     ocr_mode: str = "embedded"
     craft_weights: str | None = None
     str_weights: str | None = None
@@ -71,6 +74,7 @@ class Settings:
             "OCR_DEVICE": self.ocr_device in ("auto", "cpu", "cuda")
             or self.ocr_device.startswith("cuda:"),
             "OCR_THREADS": self.ocr_threads >= 0,
+            "OCR_RUNTIME": self.ocr_runtime in RUNTIMES,
             "OCR_MODE": self.ocr_mode in ("embedded", "distributed"),
             "OCR_MAX_UPLOAD_MB": self.ocr_max_upload_mb > 0,
             "OCR_MAX_PIXELS": self.ocr_max_pixels >= 1,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.results import Box, Detection, Line, Page, Quad, Reading, Word
+from common.segments import split_reading
 
 # Two words share a line when their vertical extents overlap by more than this share of the
 # smaller height (a common rule of thumb; EasyOCR's paragraph grouping uses the same 0.5).
@@ -214,20 +215,35 @@ def in_reading_order(
     return ordered, tuple(renumbered)
 
 
-def build_page(detection: Detection, readings: Sequence[Reading]) -> Page:
-    """The one builder of typed results: a detection's boxes and lines plus one reading per box."""
-    if len(readings) != len(detection.boxes):
-        raise ValueError(f"{len(readings)} readings for {len(detection.boxes)} boxes")
-    words = tuple(
-        Word(box, text, confidence)
-        for box, (text, confidence) in zip(detection.boxes, readings, strict=True)
-    )
+def build_page(
+    detection: Detection,
+    readings: Sequence[Reading],
+    segments: Sequence[Sequence[int]] | None = None,
+) -> Page:
+    """The one builder of typed results: a detection, its reading units and one reading per unit.
+
+    ``segments`` are the units the recogniser read (runs of box indices within a line, see
+    ``common.segments``); by default every box is its own unit, one word per box. Each reading
+    is mapped back to words with ``split_reading``, so a page always has words with quads.
+    """
+    if segments is None:
+        segments = [(i,) for i in range(len(detection.boxes))]
+    if len(readings) != len(segments):
+        raise ValueError(f"{len(readings)} readings for {len(segments)} reading units")
+    words: list[Word] = []
+    words_from: dict[int, list[int]] = {}  # a unit's first box -> the unit's word indices
+    for segment, (text, confidence) in zip(segments, readings, strict=True):
+        parts = split_reading(text, confidence, [detection.boxes[i] for i in segment])
+        words_from[segment[0]] = list(range(len(words), len(words) + len(parts)))
+        words.extend(Word(part.box, part.text, part.confidence) for part in parts)
+    members = [[w for box in line for w in words_from.get(box, ())] for line in detection.lines]
     lines = tuple(
         Line(
             quad=line_quad([words[i].box.quad for i in indices]),
             words=tuple(indices),
             text=" ".join(words[i].text for i in indices if words[i].text),
         )
-        for indices in detection.lines
+        for indices in members
+        if indices
     )
-    return Page(detection.width, detection.height, words, lines)
+    return Page(detection.width, detection.height, tuple(words), lines)

@@ -20,6 +20,7 @@ from common.config import Settings
 from common.errors import InvalidImage
 from common.layout import in_reading_order
 from common.models import configure_threads, resolve_device
+from common.onnx_runtime import OnnxModule, choose_runtime
 from common.params import DetectionParams
 from common.results import Detection
 from std_service.craft import CRAFT, default_weights_path, load_craft
@@ -47,11 +48,15 @@ class Detector:
         device: str = "auto",
         *,
         channels_last: bool = True,
+        runtime: str = "torch",
+        threads: int = 0,
     ) -> None:
         """Load the weights once (None: CRAFT_WEIGHTS or the installed package) onto ``device``.
 
         ``channels_last`` stores activations as NHWC, which oneDNN and cuDNN convolve faster
-        than NCHW; the maps agree with NCHW to float rounding (about 1e-7).
+        than NCHW; the maps agree with NCHW to float rounding (about 1e-7). ``runtime`` 'onnx'
+        (or 'auto') on the CPU runs the network through ONNX Runtime with ``threads`` threads
+        (common/onnx_runtime.py); torch stays the reference and the CUDA path.
         """
         self.device = resolve_device(device)
         self.weights_path = Path(weights_path) if weights_path else default_weights_path()
@@ -59,12 +64,28 @@ class Detector:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
         self.model_name = self.weights_path.stem
+        self.runtime = choose_runtime(runtime, self.device)
+        self.onnx: OnnxModule | None = None
+        if self.runtime == "onnx":
+            self.onnx = OnnxModule(
+                self.model,
+                [torch.zeros(1, 3, 256, 256)],
+                inputs=["image"],
+                outputs=["scores", "features"],
+                dynamic_axes={"image": {2: "height", 3: "width"}},
+                threads=threads,
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Detector:
         """The configured weights on the configured device, torch threads set for this process."""
-        configure_threads(settings.ocr_threads)
-        return cls(settings.craft_weights, device=settings.ocr_device)
+        threads = configure_threads(settings.ocr_threads)
+        return cls(
+            settings.craft_weights,
+            device=settings.ocr_device,
+            runtime=settings.ocr_runtime,
+            threads=threads,
+        )
 
     def detect(
         self,
@@ -88,11 +109,7 @@ class Detector:
         t0 = time.perf_counter()
         canvas = prepare(image_rgb, params.canvas_size, params.mag_ratio)
         t1 = time.perf_counter()
-        with torch.inference_mode():
-            x = torch.from_numpy(canvas.array).permute(2, 0, 1).unsqueeze(0)
-            x = x.to(self.device).contiguous(memory_format=self.memory_format)
-            scores, _ = self.model(x)
-            maps = scores[0].float().cpu().numpy()
+        maps = self._network(canvas.array)
         region = np.ascontiguousarray(maps[:, :, 0])
         affinity = np.ascontiguousarray(maps[:, :, 1])
         t2 = time.perf_counter()
@@ -128,10 +145,21 @@ class Detector:
             affinity=affinity if return_maps else None,
         )
 
+    def _network(self, canvas: np.ndarray) -> np.ndarray:
+        """(H, W, 3) normalised canvas -> (H/2, W/2, 2) region and affinity scores."""
+        if self.onnx is not None:
+            return self.onnx(canvas.transpose(2, 0, 1)[np.newaxis])[0]
+        with torch.inference_mode():
+            x = torch.from_numpy(canvas).permute(2, 0, 1).unsqueeze(0)
+            x = x.to(self.device).contiguous(memory_format=self.memory_format)
+            scores, _ = self.model(x)
+            return scores[0].float().cpu().numpy()
+
     def describe(self) -> dict[str, Any]:
         """Model facts for /readyz and the ``model`` field of answers."""
         return {
             "name": self.model_name,
             "device": str(self.device),
+            "runtime": self.runtime,
             "defaults": asdict(DetectionParams()),
         }
