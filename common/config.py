@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
-from common.onnx_runtime import RUNTIMES
+from common.profiles import PROFILES, Profile
 
 
 class ConfigError(ValueError):
@@ -33,7 +33,7 @@ class Settings:
     ocr_timeout_s: float = 60.0
     ocr_device: str = "auto"
     ocr_threads: int = 0
-    ocr_runtime: str = "torch"
+    ocr_profile: str = "fast"
     ocr_mode: str = "embedded"
     craft_weights: str | None = None
     str_weights: str | None = None
@@ -74,7 +74,7 @@ class Settings:
             "OCR_DEVICE": self.ocr_device in ("auto", "cpu", "cuda")
             or self.ocr_device.startswith("cuda:"),
             "OCR_THREADS": self.ocr_threads >= 0,
-            "OCR_RUNTIME": self.ocr_runtime in RUNTIMES,
+            "OCR_PROFILE": self.ocr_profile in PROFILES,
             "OCR_MODE": self.ocr_mode in ("embedded", "distributed"),
             "OCR_MAX_UPLOAD_MB": self.ocr_max_upload_mb > 0,
             "OCR_MAX_PIXELS": self.ocr_max_pixels >= 1,
@@ -91,6 +91,11 @@ class Settings:
         if bad:
             raise ConfigError(f"invalid value for {', '.join(bad)}")
         return self
+
+    @property
+    def profile(self) -> Profile:
+        """The engine's behaviour named by OCR_PROFILE (common/profiles.py)."""
+        return PROFILES[self.ocr_profile]
 
     @property
     def max_upload_bytes(self) -> int:

@@ -12,6 +12,9 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 
+from common.config import Settings
+from common.profiles import PROFILES
+
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1.0.0"
 MAX_IMAGES_PER_BATCH = 32  # pipeline.app.MAX_IMAGES_PER_BATCH (the tests check they agree)
@@ -112,7 +115,8 @@ def _threshold(default: float, what: str) -> Schema:
 
 
 def component_schemas() -> dict[str, Schema]:
-    """The shapes every service shares."""
+    """The shapes every service shares; detection defaults are the default profile's."""
+    defaults = PROFILES[Settings.ocr_profile].detection
     timings = {"type": "object", "additionalProperties": _number(minimum=0)}
     word_fields = {"quad": ref("schemas", "Quad"), "text": {"type": "string"}}
     ocr_fields = {
@@ -163,14 +167,31 @@ def component_schemas() -> dict[str, Schema]:
             "type": "integer",
             "minimum": 32,
             "maximum": 4096,
-            "default": 1280,
+            "default": defaults.canvas_size,
             "description": "longest side the image is scaled to before detection",
         },
-        "MagRatio": _number(minimum=0.1, maximum=5, default=1.5, description="image scale"),
-        "TextThreshold": _threshold(0.7, "region score a word must reach"),
-        "LinkThreshold": _threshold(0.4, "affinity score that links characters"),
-        "LowText": _threshold(0.4, "region score that bounds a word"),
-        "Poly": {"type": "boolean", "default": False, "description": "also return polygons"},
+        "MagRatio": _number(
+            minimum=0.1, maximum=5, default=defaults.mag_ratio, description="image scale"
+        ),
+        "TextThreshold": _threshold(defaults.text_threshold, "region score a word must reach"),
+        "LinkThreshold": _threshold(
+            defaults.link_threshold, "affinity score that links characters"
+        ),
+        "LowText": _threshold(defaults.low_text, "region score that bounds a word"),
+        "Poly": {
+            "type": "boolean",
+            "default": defaults.poly,
+            "description": "also return polygons",
+        },
+        "TextHeight": _number(
+            minimum=0,
+            maximum=200,
+            default=defaults.text_height,
+            description="detect at the scale that makes the median word this many pixels tall "
+            "(found by a first pass at long side 640, never above the canvas_size/mag_ratio "
+            "scale); 0: the canvas_size/mag_ratio scale. The default is the default profile's "
+            "(OCR_PROFILE=fast); the official profile's is 0",
+        ),
         "DetectionParameters": _object(_detection_properties()),
         "Timings": timings,
         "Detection": _object(
@@ -255,8 +276,24 @@ def component_schemas() -> dict[str, Schema]:
 
 
 def _detection_properties() -> dict[str, Schema]:
-    names = ("CanvasSize", "MagRatio", "TextThreshold", "LinkThreshold", "LowText", "Poly")
-    fields = ("canvas_size", "mag_ratio", "text_threshold", "link_threshold", "low_text", "poly")
+    names = (
+        "CanvasSize",
+        "MagRatio",
+        "TextThreshold",
+        "LinkThreshold",
+        "LowText",
+        "Poly",
+        "TextHeight",
+    )
+    fields = (
+        "canvas_size",
+        "mag_ratio",
+        "text_threshold",
+        "link_threshold",
+        "low_text",
+        "poly",
+        "text_height",
+    )
     return {field: ref("schemas", name) for field, name in zip(fields, names, strict=True)}
 
 

@@ -85,7 +85,8 @@ _PARSERS = {bool: parse_bool, int: parse_int, float: parse_float}
 
 @dataclass(frozen=True)
 class DetectionParams:
-    """Detection settings; the defaults are the official CRAFT test defaults."""
+    """Detection settings; the defaults are the official CRAFT test defaults (the profiles in
+    common.profiles start from their own)."""
 
     canvas_size: int = 1280
     mag_ratio: float = 1.5
@@ -93,6 +94,10 @@ class DetectionParams:
     link_threshold: float = 0.4
     low_text: float = 0.4
     poly: bool = False
+    # > 0: detect at the scale that makes the median word this many pixels tall on CRAFT's
+    # canvas, found by a low-resolution first pass (std_service.scale), never above the
+    # official scale; 0: the official scale (canvas_size, mag_ratio).
+    text_height: float = 0.0
 
     def validate(self) -> DetectionParams:
         """Raise InvalidParameter (400 invalid_parameter) naming the first bad value."""
@@ -103,6 +108,7 @@ class DetectionParams:
         _check_float("mag_ratio", self.mag_ratio, 0.1, 5.0, low_open=False)
         for name in ("text_threshold", "link_threshold", "low_text"):
             _check_float(name, getattr(self, name), 0.0, 1.0, low_open=True)
+        _check_float("text_height", self.text_height, 0.0, 200.0, low_open=False)
         if not isinstance(self.poly, bool):
             raise InvalidParameter(f"poly must be true or false, got {self.poly!r}")
         return self

@@ -98,11 +98,12 @@ def _joins(left: Quad, right: Quad, max_gap: float) -> bool:
     return c0 - a1 <= max_gap * taller
 
 
-def segment_quad(quads: Sequence[Quad], margin: float) -> Quad:
+def segment_quad(quads: Sequence[Quad], margin: float, size: tuple[int, int] | None = None) -> Quad:
     """The segment's crop: the rectangle along its first word's direction around all its
     words, widened by ``margin`` x its height on every side (the recogniser needs the white
-    around the letters that a tight detection box cuts off). One word without a margin is
-    its own quad, unchanged: the official reading."""
+    around the letters that a tight detection box cuts off), its corners kept inside an image
+    of ``size`` (width, height) when given. One word without a margin is its own quad,
+    unchanged: the official reading."""
     if len(quads) == 1 and margin == 0:
         return quads[0]
     u, *_ = _frame(quads[0])
@@ -110,7 +111,13 @@ def segment_quad(quads: Sequence[Quad], margin: float) -> Quad:
     a0, a1 = min(e[0] for e in extents), max(e[1] for e in extents)
     b0, b1 = min(e[2] for e in extents), max(e[3] for e in extents)
     pad = margin * (b1 - b0)
-    return _rectangle(u, a0 - pad, a1 + pad, b0 - pad, b1 + pad)
+    quad = _rectangle(u, a0 - pad, a1 + pad, b0 - pad, b1 + pad)
+    if size is None:
+        return quad
+    width, height = size
+    return tuple(  # type: ignore[return-value]
+        (min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))) for x, y in quad
+    )
 
 
 def split_reading(text: str, confidence: float, boxes: Sequence[Box]) -> list[SegmentWord]:

@@ -92,6 +92,10 @@ class Stack:
             "STR_QUEUE": self.queue,
             "OCR_THREADS": "1",
             "OCR_DEVICE": "cpu",
+            # One torch read per word keeps a worker's batch long enough (a few hundred ms) to
+            # be caught mid-batch from /proc; the fast profile's int8 line reads take a few ms.
+            # Delivery, acks and redelivery are the same in every profile.
+            "OCR_PROFILE": "official",
             "OCR_TIMEOUT_S": str(self.ocr_timeout_s),
             "PYTHONPATH": str(REPO_ROOT),
             "PYTHONUNBUFFERED": "1",

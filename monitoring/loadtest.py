@@ -476,7 +476,7 @@ def engine_answer(
     deadline the HTTP handler would give it, without HTTP."""
     from common.params import DetectionParams
 
-    detection = parse_fields(DetectionParams, params)
+    detection = parse_fields(DetectionParams, params, settings.profile.detection)
     deadline = time.time() + settings.ocr_timeout_s
     return topology.pipeline.ocr_batched(blob, detection, deadline).export()
 

@@ -26,14 +26,15 @@ IMAGE_FIELDS = frozenset({"image", "images"})
 MAX_IMAGES_PER_BATCH = 32
 
 
-def detection_params(req: Request) -> DetectionParams:
-    """The detection parameters among the request's fields (form or JSON) and query string."""
+def detection_params(req: Request, defaults: DetectionParams) -> DetectionParams:
+    """The detection parameters among the request's fields (form or JSON) and query string,
+    over the profile's ``defaults``."""
     if (req.mimetype or "") == "application/json":
         values = {k: v for k, v in json_body(req).items() if k not in IMAGE_FIELDS}
     else:
         values = {k: v for k, v in req.form.items() if k not in IMAGE_FIELDS}
     return parse_fields(
-        DetectionParams, values | {k: v for k, v in req.args.items() if k not in values}
+        DetectionParams, values | {k: v for k, v in req.args.items() if k not in values}, defaults
     )
 
 
@@ -45,11 +46,12 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
     add_health_routes(app, topology.readiness)
     topology.mount_model_routes(app)
     pipeline = topology.pipeline
+    defaults = settings.profile.detection
 
     def one_image(mode: str) -> tuple[bytes, DetectionParams, float]:
         set_mode(mode)
         blob = request_images(request)[0]
-        return blob, detection_params(request), request_deadline(settings)
+        return blob, detection_params(request, defaults), request_deadline(settings)
 
     @app.post("/ocr")
     def ocr():
@@ -70,7 +72,7 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
                 f"{len(blobs)} images in one request; send at most {MAX_IMAGES_PER_BATCH}"
             )
         deadline = request_deadline(settings, images=len(blobs))
-        results = pipeline.ocr_many(blobs, detection_params(request), deadline)
+        results = pipeline.ocr_many(blobs, detection_params(request, defaults), deadline)
         return jsonify({"results": [result.export() for result in results]})
 
     return app

@@ -52,7 +52,7 @@ def _in_process_reader(mode: str, params: dict) -> ReadOne:
 
     settings = Settings.from_env()
     pipeline = embedded_engine(settings).pipeline
-    detection = parse_fields(DetectionParams, params)
+    detection = parse_fields(DetectionParams, params, settings.profile.detection)
 
     def read(file: Path) -> dict:
         # The model takes the files in flight in turns, so a file may wait for the others

@@ -15,6 +15,7 @@ import numpy as np
 from common.config import Settings
 from common.models import FairLock
 from common.params import DetectionParams
+from common.profiles import Profile
 from common.results import Detection, Reading
 from pipeline.local_bucket import LocalBucketReader
 from pipeline.ocr import OcrPipeline
@@ -74,12 +75,15 @@ def embedded_engine(
     settings: Settings,
     detector: Detector | None = None,
     recognizer: Recognizer | None = None,
+    profile: Profile | None = None,
 ) -> EmbeddedEngine:
-    """Load the models (or reuse loaded ones) and compose the embedded pipeline."""
+    """Load the models (or reuse loaded ones) and compose the embedded pipeline; ``profile``
+    (default: OCR_PROFILE's) is how the pipeline detects and groups what it reads."""
     detector = detector or Detector.from_settings(settings)
     recognizer = recognizer or Recognizer.from_settings(settings)
     lock = FairLock()
     sequential = LocalSequentialReader(recognizer, lock)
     bucket = LocalBucketReader(settings, sequential.read_batch)
-    pipeline = OcrPipeline(settings, LocalDetection(detector, settings, lock), sequential, bucket)
+    detection = LocalDetection(detector, settings, lock)
+    pipeline = OcrPipeline(settings, detection, sequential, bucket, profile)
     return EmbeddedEngine(detector, recognizer, lock, pipeline, bucket)

@@ -23,7 +23,9 @@ from common.geometry import crop_quad
 from common.images import decode_image
 from common.layout import build_page
 from common.params import DetectionParams
+from common.profiles import Profile
 from common.results import Detection, OcrResult, Reading
+from common.segments import reading_segments, segment_quad
 from pipeline.reading import BatchedReading
 
 
@@ -54,7 +56,8 @@ class DetectedImage:
     """One decoded, detected and cropped image, ready for recognition."""
 
     detection: Detection
-    crops: list[np.ndarray]
+    segments: tuple[tuple[int, ...], ...]  # the reading units: runs of box indices (segments.py)
+    crops: list[np.ndarray]  # one per segment
     std_ms: float
     started: float
 
@@ -72,8 +75,11 @@ class OcrPipeline:
         detector: DetectionBackend,
         sequential: SequentialReader,
         batched: BatchReader,
+        profile: Profile | None = None,
     ) -> None:
+        """``profile`` (default: OCR_PROFILE's) sets the detection defaults and reading units."""
         self.settings = settings
+        self.profile = profile or settings.profile
         self.detector = detector
         self.sequential = sequential
         self.batched = batched
@@ -89,17 +95,27 @@ class OcrPipeline:
         self,
         blob: bytes,
         image: np.ndarray,
-        params: DetectionParams,
+        params: DetectionParams | None = None,
         deadline: float | None = None,
     ) -> DetectedImage:
-        """Detect the words and cut them out of the greyscale image."""
+        """Detect the words, group them into the profile's reading units (neighbouring words of
+        a line read as one crop) and cut those out of the greyscale image."""
         started = time.perf_counter()
         deadline = self.deadline() if deadline is None else deadline
+        params = params or self.profile.detection
         detection = self.detector.detect(blob, image, params, deadline)
         std_ms = _ms(started)
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        crops = [crop_quad(gray, np.asarray(box.quad)) for box in detection.boxes]
-        return DetectedImage(detection, crops, std_ms, started)
+        profile = self.profile
+        quads = [box.quad for box in detection.boxes]
+        segments = reading_segments(quads, detection.lines, profile.segment_gap)
+        size = (gray.shape[1], gray.shape[0])
+        margin = profile.segment_margin
+        crops = [
+            crop_quad(gray, np.asarray(segment_quad([quads[i] for i in s], margin, size)))
+            for s in segments
+        ]
+        return DetectedImage(detection, segments, crops, std_ms, started)
 
     def ocr_sequential(
         self, blob: bytes, params: DetectionParams | None = None, deadline: float | None = None
@@ -109,7 +125,7 @@ class OcrPipeline:
         ``deadline`` (epoch seconds) is the request's: arrival + OCR_TIMEOUT_S by default.
         """
         deadline = self.deadline() if deadline is None else deadline
-        document = self.prepare(blob, self.decode(blob), params or DetectionParams(), deadline)
+        document = self.prepare(blob, self.decode(blob), params, deadline)
         t0 = time.perf_counter()
         readings = []
         for crop in document.crops:
@@ -121,7 +137,7 @@ class OcrPipeline:
                 )
             readings.append(self.sequential.read_one(crop, deadline))
         timings = {"std": document.std_ms, "str": _ms(t0), "total": _ms(document.started)}
-        page = build_page(document.detection, readings)
+        page = build_page(document.detection, readings, document.segments)
         return OcrResult("sequential", page, timings)
 
     def ocr_batched(
@@ -130,7 +146,7 @@ class OcrPipeline:
         """Every crop goes to the bucket, where it shares batches with other requests' crops."""
         deadline = self.deadline() if deadline is None else deadline
         self._check_queue()
-        document = self.prepare(blob, self.decode(blob), params or DetectionParams(), deadline)
+        document = self.prepare(blob, self.decode(blob), params, deadline)
         return self._batched([document], deadline)[0]
 
     def ocr_many(
@@ -157,7 +173,6 @@ class OcrPipeline:
         if deadline is None:
             deadline = time.time() + self.settings.ocr_timeout_s * max(1, len(blobs))
         self._check_queue()
-        params = params or DetectionParams()
         images = [self.decode(blob) for blob in blobs]
         pool = ThreadPoolExecutor(max_workers=min(8, len(blobs)) or 1)
         try:
@@ -201,7 +216,7 @@ class OcrPipeline:
                 "queue_wait": reading.queue_wait_ms,
                 "total": _ms(document.started),
             }
-            page = build_page(document.detection, reading.results[start:end])
+            page = build_page(document.detection, reading.results[start:end], document.segments)
             results.append(OcrResult("batched", page, timings, tuple(reading.batches)))
             start = end
         return results

@@ -18,6 +18,9 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
     settings = settings or Settings.from_env()
     detector = detector or Detector.from_settings(settings)
     app = create_base_app("std", settings)
-    add_health_routes(app, lambda: (True, detector.describe()))
+    defaults = settings.profile.detection
+    add_health_routes(
+        app, lambda: (True, detector.describe(defaults) | {"profile": settings.ocr_profile})
+    )
     register_detection(app, detector, settings)
     return app

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from common import metrics
+from common.calibration import calibration_pages
 from common.config import Settings
 from common.errors import InvalidImage
 from common.layout import in_reading_order
@@ -25,7 +26,8 @@ from common.params import DetectionParams
 from common.results import Detection
 from std_service.craft import CRAFT, default_weights_path, load_craft
 from std_service.postprocess import detect_map_boxes, map_boxes_to_image
-from std_service.preprocess import prepare
+from std_service.preprocess import prepare, resize_plan
+from std_service.scale import detection_ratio, median_text_height, probe_ratio
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,15 @@ class Detector:
         channels_last: bool = True,
         runtime: str = "torch",
         threads: int = 0,
+        int8: bool = False,
     ) -> None:
         """Load the weights once (None: CRAFT_WEIGHTS or the installed package) onto ``device``.
 
         ``channels_last`` stores activations as NHWC, which oneDNN and cuDNN convolve faster
         than NCHW; the maps agree with NCHW to float rounding (about 1e-7). ``runtime`` 'onnx'
         (or 'auto') on the CPU runs the network through ONNX Runtime with ``threads`` threads
-        (common/onnx_runtime.py); torch stays the reference and the CUDA path.
+        (common/onnx_runtime.py); torch stays the reference and the CUDA path. ``int8`` quantises
+        that graph, calibrated on drawn pages (common/calibration.py).
         """
         self.device = resolve_device(device)
         self.weights_path = Path(weights_path) if weights_path else default_weights_path()
@@ -74,6 +78,7 @@ class Detector:
                 outputs=["scores", "features"],
                 dynamic_axes={"image": {2: "height", 3: "width"}},
                 threads=threads,
+                calibration=_calibration_canvases() if int8 else None,
             )
 
     @classmethod
@@ -83,8 +88,9 @@ class Detector:
         return cls(
             settings.craft_weights,
             device=settings.ocr_device,
-            runtime=settings.ocr_runtime,
+            runtime=settings.profile.runtime,
             threads=threads,
+            int8=settings.profile.int8,
         )
 
     def detect(
@@ -105,17 +111,51 @@ class Detector:
                 f"expected an HxWx3 uint8 RGB image, got {image_rgb.dtype} {image_rgb.shape}"
             )
         height, width = image_rgb.shape[:2]
+        started = time.perf_counter()
+        official = resize_plan(height, width, params.canvas_size, params.mag_ratio)[2]
+        ratio, timings = official, {}
+        first = probe_ratio(height, width, official) if params.text_height > 0 else None
+        result = None
+        if first is not None:
+            probe = self._pass(image_rgb, params, first)
+            ratio = detection_ratio(
+                median_text_height(probe[1]), params.text_height, first, official
+            )
+            if ratio == first:
+                result = probe
+            else:
+                timings["probe"] = sum(probe[-1].values())
+        if result is None:
+            result = self._pass(image_rgb, params, ratio)
+        canvas, boxes, lines, maps, pass_timings = result
+        timings |= pass_timings
+        metrics.STD_SECONDS.observe(time.perf_counter() - started)
+        metrics.BOXES_PER_DOCUMENT.observe(len(boxes))
+        return CraftDetection(
+            width=width,
+            height=height,
+            boxes=boxes,
+            lines=lines,
+            timings_ms=timings,
+            ratio=canvas.ratio,
+            resized_hw=canvas.resized_hw,
+            padded_hw=canvas.padded_hw,
+            region=np.ascontiguousarray(maps[:, :, 0]) if return_maps else None,
+            affinity=np.ascontiguousarray(maps[:, :, 1]) if return_maps else None,
+        )
 
+    def _pass(self, image_rgb: np.ndarray, params: DetectionParams, ratio: float):
+        """One detection at ``ratio`` (never above the official one, so prepare's canvas cap
+        leaves it unchanged): the canvas, boxes and lines in image pixels, the maps, timings."""
+        height, width = image_rgb.shape[:2]
         t0 = time.perf_counter()
-        canvas = prepare(image_rgb, params.canvas_size, params.mag_ratio)
+        canvas = prepare(image_rgb, params.canvas_size, ratio)
         t1 = time.perf_counter()
         maps = self._network(canvas.array)
-        region = np.ascontiguousarray(maps[:, :, 0])
-        affinity = np.ascontiguousarray(maps[:, :, 1])
         t2 = time.perf_counter()
         map_boxes = detect_map_boxes(
-            region,
-            affinity,
+            np.ascontiguousarray(maps[:, :, 0]),
+            np.ascontiguousarray(maps[:, :, 1]),
             params.text_threshold,
             params.link_threshold,
             params.low_text,
@@ -130,20 +170,7 @@ class Detector:
             "network": (t2 - t1) * 1000.0,
             "postprocess": (t3 - t2) * 1000.0,
         }
-        metrics.STD_SECONDS.observe(sum(timings.values()) / 1000.0)
-        metrics.BOXES_PER_DOCUMENT.observe(len(boxes))
-        return CraftDetection(
-            width=width,
-            height=height,
-            boxes=boxes,
-            lines=lines,
-            timings_ms=timings,
-            ratio=canvas.ratio,
-            resized_hw=canvas.resized_hw,
-            padded_hw=canvas.padded_hw,
-            region=region if return_maps else None,
-            affinity=affinity if return_maps else None,
-        )
+        return canvas, boxes, lines, maps, timings
 
     def _network(self, canvas: np.ndarray) -> np.ndarray:
         """(H, W, 3) normalised canvas -> (H/2, W/2, 2) region and affinity scores."""
@@ -155,11 +182,20 @@ class Detector:
             scores, _ = self.model(x)
             return scores[0].float().cpu().numpy()
 
-    def describe(self) -> dict[str, Any]:
-        """Model facts for /readyz and the ``model`` field of answers."""
+    def describe(self, defaults: DetectionParams | None = None) -> dict[str, Any]:
+        """Model facts for /readyz and the ``model`` field of answers; ``defaults`` are the
+        parameters a request gets when it sends none (the profile's)."""
         return {
             "name": self.model_name,
             "device": str(self.device),
             "runtime": self.runtime,
-            "defaults": asdict(DetectionParams()),
+            "defaults": asdict(defaults or DetectionParams()),
         }
+
+
+def _calibration_canvases() -> list[tuple[np.ndarray]]:
+    """CRAFT inputs for int8 calibration: the drawn pages, prepared as a request would be."""
+    return [
+        (prepare(page, 1280, 1.0).array.transpose(2, 0, 1)[np.newaxis],)
+        for page in calibration_pages()
+    ]

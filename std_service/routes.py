@@ -38,7 +38,7 @@ def register_detection(
     def detection():
         blob = request_images(request)[0]
         values = {name: request_param(request, name) for name in PARAMETERS}
-        params = parse_fields(DetectionParams, values)
+        params = parse_fields(DetectionParams, values, settings.profile.detection)
         deadline = request_deadline(settings)
         image = decode_image(blob, settings.ocr_max_pixels)
         check_detect_budget(*image.shape[:2], params, settings.ocr_max_detect_pixels)

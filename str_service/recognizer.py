@@ -17,9 +17,11 @@ import numpy as np
 import torch
 
 from common import metrics
+from common.calibration import calibration_crops
 from common.config import Settings
 from common.errors import Timeout
 from common.models import configure_threads
+from common.onnx_runtime import OnnxModule, choose_runtime
 from str_service.charsets import Charset
 from str_service.decoding import attn_greedy_decode, ctc_greedy_decode, ctc_probabilities
 from str_service.dtrb import LoadedRecognizer, ModelSpec, load_recognizer_model
@@ -60,8 +62,17 @@ class Recognizer:
         max_batch: int = Settings.str_max_batch,
         max_batch_pixels: int | None = None,
         contrast_round: bool | None = None,
+        runtime: str = "torch",
+        threads: int = 0,
+        int8: bool = False,
     ) -> None:
-        """``max_batch_pixels`` caps one forward pass's input; None picks it for the device."""
+        """``max_batch_pixels`` caps one forward pass's input; None picks it for the device.
+
+        ``runtime`` 'onnx' (or 'auto') on the CPU runs a CTC network through ONNX Runtime with
+        ``threads`` threads, batch and width dynamic (common/onnx_runtime.py); Attn models, whose
+        decoder loops over its own outputs, and CUDA keep torch. ``int8`` quantises that graph,
+        calibrated on drawn word crops (common/calibration.py).
+        """
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.loaded: LoadedRecognizer = load_recognizer_model(weights_path, arch, charset, device)
@@ -78,14 +89,46 @@ class Recognizer:
         if spec.input_channel != 1:
             raise ValueError(f"only greyscale models are supported, got {spec.input_channel} ch")
         self.contrast_round = contrast_round
+        self.runtime = choose_runtime(runtime, self.device) if spec.prediction == "CTC" else "torch"
+        self.onnx: OnnxModule | None = None
+        if self.runtime == "onnx":
+            self.onnx = OnnxModule(
+                self.loaded.model,
+                [torch.zeros(2, 1, spec.imgH, 4 * spec.imgH)],
+                inputs=["crops"],
+                outputs=["logits"],
+                dynamic_axes={
+                    "crops": {0: "batch", 3: "width"},
+                    "logits": {0: "batch", 1: "steps"},
+                },
+                threads=threads,
+                calibration=self._calibration_batches() if int8 else None,
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Recognizer:
         """Build from the service settings (STR_WEIGHTS, STR_ARCH, STR_CHARSET, OCR_DEVICE,
         STR_MAX_BATCH), with torch's threads set for this process (OCR_THREADS)."""
-        configure_threads(settings.ocr_threads)
+        threads = configure_threads(settings.ocr_threads)
         names = (settings.str_weights, settings.str_arch, settings.str_charset)
-        return cls(*names, device=settings.ocr_device, max_batch=settings.str_max_batch)
+        return cls(
+            *names,
+            device=settings.ocr_device,
+            max_batch=settings.str_max_batch,
+            runtime=settings.profile.runtime,
+            threads=threads,
+            int8=settings.profile.int8,
+        )
+
+    def _calibration_batches(self) -> list[tuple[np.ndarray]]:
+        """Network inputs for int8 calibration: drawn crops, one forward pass each."""
+        batches = []
+        for crop in calibration_crops():
+            prepared = prepare_crop(crop, self.spec)
+            batch = np.empty((1, 1, self.spec.imgH, prepared.width), dtype=np.float32)
+            batch[0, 0] = pad_right(prepared.pixels, prepared.width)
+            batches.append((batch,))
+        return batches
 
     @property
     def spec(self) -> ModelSpec:
@@ -188,11 +231,19 @@ class Recognizer:
         batch = np.empty((len(pixels), 1, self.spec.imgH, width), dtype=np.float32)
         for row, image in enumerate(pixels):
             batch[row, 0] = pad_right(image, width)
+        if self.onnx is not None:
+            return _softmax(self.onnx(batch))
         with torch.inference_mode():
             tensor = torch.from_numpy(batch).to(self.device)
             logits = self.loaded.model(tensor)
             probs = torch.softmax(logits.float(), dim=2)
             return probs.cpu().numpy()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """torch.softmax over the classes, in float32 as torch computes it."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _check_deadline(deadline: float | None, done: int, total: int) -> None:

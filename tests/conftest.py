@@ -38,17 +38,21 @@ def parity_dir(shared_data: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def detector():
-    """The CRAFT detector on the packaged weights, CPU, 2 threads (model and service tests)."""
+    """The CRAFT detector on the packaged weights, CPU, 2 threads, as the official profile runs
+    it (torch, float32): the reference the parity tests hold, shared by the service tests."""
     from common.config import Settings
     from std_service.detector import Detector
 
-    return Detector.from_settings(Settings(ocr_threads=2, ocr_device="cpu"))
+    settings = Settings(ocr_threads=2, ocr_device="cpu", ocr_profile="official")
+    return Detector.from_settings(settings)
 
 
 @pytest.fixture(scope="session")
 def recognizer():
-    """The default recogniser (english_g2) on the packaged weights, CPU, 2 threads."""
+    """The default recogniser (english_g2) on the packaged weights, CPU, 2 threads, as the
+    official profile runs it (torch, float32)."""
     from common.config import Settings
     from str_service.recognizer import Recognizer
 
-    return Recognizer.from_settings(Settings(ocr_threads=2, ocr_device="cpu"))
+    settings = Settings(ocr_threads=2, ocr_device="cpu", ocr_profile="official")
+    return Recognizer.from_settings(settings)

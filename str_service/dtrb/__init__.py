@@ -1,7 +1,7 @@
 """The four-stage DTRB recogniser network (Baek et al., "What is wrong with scene text recognition
 model comparisons?", clovaai/deep-text-recognition-benchmark), written for this project.
 
-Trans (None | TPS) -> Feat (VGG | RCNN | ResNet) -> AdaptiveAvgPool -> Seq (None | BiLSTM)
+Trans (None | TPS) -> Feat (VGG | RCNN | ResNet) -> height mean -> Seq (None | BiLSTM)
 -> Pred (CTC | Attn). Module attribute names and layer indices reproduce the official
 ``state_dict`` keys exactly, so the published checkpoints (saved through ``DataParallel``, hence
 the ``module.`` prefix) and EasyOCR's ``english_g2.pth`` load with ``strict=True``. Nothing here

@@ -1,4 +1,4 @@
-"""The four-stage DTRB model: Trans -> Feat -> AdaptiveAvgPool -> Seq -> Pred."""
+"""The four-stage DTRB model: Trans -> Feat -> height pooling -> Seq -> Pred."""
 
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ class Model(nn.Module):
             "ResNet": ResNet_FeatureExtractor,
         }[spec.feature]
         self.FeatureExtraction = extractor(spec.input_channel, spec.output_channel)
-        self.AdaptiveAvgPool = nn.AdaptiveAvgPool2d((None, 1))  # collapse the height axis
         features = spec.output_channel
         if spec.sequence == "BiLSTM":
             self.SequenceModeling = nn.Sequential(
@@ -50,7 +49,9 @@ class Model(nn.Module):
         if self.spec.transformation == "TPS":
             image = self.Transformation(image)
         visual = self.FeatureExtraction(image)  # B x C x h x T
-        visual = self.AdaptiveAvgPool(visual.permute(0, 3, 1, 2)).squeeze(3)  # B x T x C
+        # The official AdaptiveAvgPool2d((None, 1)) over (B, T, C, h) is the mean over h; as a
+        # mean it exports to ONNX with a dynamic width (the pool's output size would not).
+        visual = visual.permute(0, 3, 1, 2).mean(dim=3)  # B x T x C
         if self.spec.sequence == "BiLSTM":
             visual = self.SequenceModeling(visual)
         if self.spec.prediction == "CTC":

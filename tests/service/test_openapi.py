@@ -133,7 +133,6 @@ def test_spec_lists_every_error_class_under_its_status(apps: dict[str, Flask]) -
 
 
 def test_spec_constants_match_the_code(apps: dict[str, Flask]) -> None:
-    from common.params import DetectionParams
     from pipeline.app import MAX_IMAGES_PER_BATCH as PIPELINE_LIMIT
 
     assert MAX_IMAGES_PER_BATCH == PIPELINE_LIMIT
@@ -142,7 +141,7 @@ def test_spec_constants_match_the_code(apps: dict[str, Flask]) -> None:
     defaults = {
         name: schemas[prop["$ref"].rsplit("/", 1)[1]]["default"] for name, prop in params.items()
     }
-    assert defaults == asdict(DetectionParams())
+    assert defaults == asdict(Settings().profile.detection)
 
 
 def test_openapi_needs_no_api_key(service_settings: Settings, detector) -> None:

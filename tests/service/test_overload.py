@@ -154,7 +154,7 @@ def test_batched_requests_are_refused_while_too_many_crops_wait(
     recognizer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A fixed 30 s bucket holds the first request's 5 crops until its 8 s deadline.
+    # A fixed 30 s bucket holds the first request's 2 crops (one per line) until its 8 s deadline.
     tuned = base_settings.with_overrides(
         str_max_queued_crops=1,
         str_bucket_policy="fixed",

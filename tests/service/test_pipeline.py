@@ -58,7 +58,9 @@ def test_ocr_and_pipeline_read_a_rendered_page(mode, settings, detector, recogni
     assert bat["text"] == seq["text"]
     assert [w["text"] for w in bat["words"]] == [w["text"] for w in seq["words"]]
     assert [line["text"] for line in seq["lines"]] == ["HELLO world", "OCR 2024 pipeline"]
-    assert sum(b["size"] for b in bat["batches"]) == len(bat["words"]) == 5
+    # The default (fast) profile reads each rendered line's close words as one crop.
+    assert len(bat["words"]) == 5
+    assert sum(b["size"] for b in bat["batches"]) == len(bat["lines"]) == 2
     assert {"std", "str", "queue_wait", "total"} <= set(bat["timings_ms"])
     for word in seq["words"]:
         assert 0.0 <= word["confidence"] <= 1.0 and 0.0 <= word["det_score"] <= 1.0
@@ -80,7 +82,8 @@ def test_batch_ocr_reads_all_its_images_crops_in_one_batch(
 ) -> None:
     # Detection of every image comes first, then one read: even the adaptive bucket, which
     # flushes at once on a quiet service, sees all the request's crops together. STR_MAX_BATCH
-    # (350 by default) is far above the 9 crops, so they fit in a single batch.
+    # (350 by default) is far above the 4 crops (one per rendered line: the fast profile reads
+    # a line's close words as one crop), so they fit in a single batch.
     if mode == "distributed" and policy == "adaptive":
         # The worker takes 2 ms without a delivery to mean "nothing more queued"; on a loaded
         # test machine the publishing thread can stall that long between two crops of one read
@@ -93,7 +96,7 @@ def test_batch_ocr_reads_all_its_images_crops_in_one_batch(
     ]
     images = [png_bytes(render_words(lines)[0]) for lines in pages]
     tuned = settings.with_overrides(str_bucket_policy=policy, str_max_wait_ms=300)
-    assert tuned.str_max_batch > 9
+    assert tuned.str_max_batch > 4
     with ocr_stack(mode, tuned, detector, recognizer) as (url, _):
         results = batch_ocr(url, images)
     for result, lines in zip(results, pages, strict=True):
@@ -104,7 +107,8 @@ def test_batch_ocr_reads_all_its_images_crops_in_one_batch(
     # Every image names the same single batch, which carried all nine crops.
     assert all(r["batches"] == results[0]["batches"] for r in results), results
     assert len(results[0]["batches"]) == 1, results[0]["batches"]
-    assert results[0]["batches"][0]["size"] == sum(len(r["words"]) for r in results) == 9
+    assert sum(len(r["words"]) for r in results) == 9
+    assert results[0]["batches"][0]["size"] == sum(len(r["lines"]) for r in results) == 4
 
 
 def test_concurrent_requests_share_batches_that_never_exceed_the_maximum(

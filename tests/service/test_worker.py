@@ -143,8 +143,9 @@ def test_a_killed_worker_loses_no_crops(settings, detector, recognizer, broker):
         )
         with ocr_stack("distributed", tuned, detector, recognizer, workers=0) as (url, _):
             thread, answer = post_in_background(url, image)
-            # The first worker holds all 5 crops unacked while its 4 s bucket fills.
-            assert wait_until(lambda: rabbitmqctl_queue(tuned.str_queue)[1] == 5, 60, 0.2)
+            # The first worker holds both crops (one per line in the fast profile) unacked
+            # while its 4 s bucket fills.
+            assert wait_until(lambda: rabbitmqctl_queue(tuned.str_queue)[1] == 2, 60, 0.2)
             second = start_worker_process(tuned)
             assert wait_until(lambda: rabbitmqctl_queue(tuned.str_queue)[2] == 2, 60, 0.5)
             first.send_signal(signal.SIGKILL)
@@ -169,7 +170,8 @@ def test_pipeline_and_worker_recover_when_the_broker_drops_every_connection(
     image = png_bytes(render_words(PAGE)[0])
     with ocr_stack("distributed", tuned, detector, recognizer) as (url, engine):
         thread, answer = post_in_background(url, image)
-        assert wait_until(lambda: rabbitmqctl_queue(tuned.str_queue)[1] == 5, 60, 0.2)
+        # Both crops (one per line in the fast profile) held unacked in the bucket.
+        assert wait_until(lambda: rabbitmqctl_queue(tuned.str_queue)[1] == 2, 60, 0.2)
         assert close_own_broker_connections() >= 2  # the pipeline's and the worker's
         thread.join(timeout=120)
         assert answer["r"].status_code == 200, answer["r"].text

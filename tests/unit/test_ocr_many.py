@@ -88,7 +88,8 @@ class NoSequential:
 
 
 def make(boxes: Sequence[int], **kwargs: float) -> tuple[OcrPipeline, FakeDetector, FakeReader]:
-    settings = Settings(ocr_timeout_s=30.0, str_max_queued_crops=100)
+    # The official profile reads one crop per box, so each crop's pixels name its box.
+    settings = Settings(ocr_timeout_s=30.0, str_max_queued_crops=100, ocr_profile="official")
     detector = FakeDetector(boxes, kwargs.get("delay_s", 0.0))
     reader = FakeReader(int(kwargs.get("queued", 0)))
     return OcrPipeline(settings, detector, NoSequential(), reader), detector, reader

@@ -79,3 +79,9 @@ def test_build_page_with_segments_keeps_lines_and_word_quads():
     assert [w.text for w in page.words] == ["74.68", "Total"]
     assert [line.words for line in page.lines] == [(0,), (1,)]
     assert page.text == "74.68\nTotal"
+
+
+def test_segment_quad_stays_inside_the_image():
+    quad = segment_quad([rect(1, 1, 40, 20)], margin=0.5, size=(45, 30))
+    xs, ys = [p[0] for p in quad], [p[1] for p in quad]
+    assert min(xs) == 0 and max(xs) == 45 and min(ys) == 0 and max(ys) == 30
