@@ -17,7 +17,7 @@ SUPERVISORD = OCR_BIN=$(abspath $(BIN)) OCR_RUN_DIR=$(RUN_DIR) BIND=$(BIND) \
 	PIPELINE_PORT=$(PIPELINE_PORT) STD_PORT=$(STD_PORT) STR_PORT=$(STR_PORT) WEB_PORT=$(WEB_PORT) \
 	WORKERS=$(or $(WORKERS),1) $(BIN)/supervisord -n -c
 
-.PHONY: help install demo run run-services run-std run-str test lint format audit bench clean
+.PHONY: help install demo run run-services run-std run-str test lint format audit bench compare peers clean
 
 # Each target's `## text`, sorted, with the make variables in it expanded (:$(PIPELINE_PORT) is
 # shown as :5000, or as what you set): $(eval) parses the text as an assignment, which expands it.

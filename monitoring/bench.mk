@@ -8,3 +8,19 @@ BENCH_ARGS ?= -n 8 -c 1,4 --endpoints ocr,pipeline --canvas-size 640 --threads 2
 
 bench: install  ## Short load test (8 dev or drawn pages, /ocr and /pipeline, C=1 and 4); prints the summary
 	$(BIN)/python -m monitoring.loadtest $(BENCH_ARGS)
+
+# `make compare`: this project beside Tesseract and RapidOCR on the dev set (monitoring/compare.py).
+# The peers are optional: `make peers` installs them into the venv (Debian's tesseract-ocr binary
+# comes from apt-get). RapidOCR goes in without its dependencies because it asks for
+# opencv-python, which would clash with the opencv-python-headless every service uses; the
+# dependencies it really needs are listed here.
+PEERS := pytesseract==0.3.13 pyclipper==1.4.0 shapely==2.2.0
+COMPARE_ARGS ?= --threads 2
+
+peers: install  ## Install the compare peers: pytesseract and RapidOCR (apt-get install tesseract-ocr for the binary)
+	$(BIN)/python -m pip install -q $(PEERS)
+	$(BIN)/python -m pip install -q --no-deps rapidocr_onnxruntime==1.4.4
+	@command -v tesseract >/dev/null || echo "tesseract not found: sudo apt-get install tesseract-ocr"
+
+compare: install  ## This project beside Tesseract and RapidOCR on the dev set (bag-F1, det, s/image, memory)
+	$(BIN)/python -m monitoring.compare $(COMPARE_ARGS)
