@@ -46,7 +46,7 @@ demo: install  ## Draw a sample page ($(DEMO_PAGE)) and read it with the CLI, in
 
 run: install  ## Embedded pipeline on :$(PIPELINE_PORT) + web page on :$(WEB_PORT) (no broker needed)
 	@echo "pipeline: curl -F image=@$(DEMO_PAGE) http://$(BIND):$(PIPELINE_PORT)/pipeline  (make demo draws that page)"
-	@echo "the models load in a few seconds; a full page takes 7-11 s on 2 CPU cores (canvas 1280)"
+	@echo "the models load and quantise in about 10 s; a page takes about 1 s on 2 CPU cores"
 	@echo "web page: http://$(BIND):$(WEB_PORT)"
 	@mkdir -p $(RUN_DIR)
 	$(SUPERVISORD) deploy/supervisord.embedded.conf

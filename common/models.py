@@ -6,6 +6,7 @@ web page, the pipeline in distributed mode) that never load a model.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import threading
@@ -49,6 +50,28 @@ def configure_threads(threads: int = 0) -> int:
         threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     return threads
+
+
+# glibc's mallopt parameter number for the mmap threshold (malloc.h: M_MMAP_THRESHOLD).
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def release_large_buffers() -> bool:
+    """Have glibc map every allocation of 1 MiB or more on its own, so freeing it returns the
+    memory to the system.
+
+    By default glibc raises that threshold each time a large block is freed, after which
+    activation buffers (a page's CRAFT maps are hundreds of MB) come from the heap and stay
+    resident: the embedded server measured 1.8 GB at peak and still growing after 200 pages;
+    with a fixed threshold, 1.3 GB and flat (monitoring/soak.py). Same as MALLOC_MMAP_THRESHOLD_
+    in the environment, but it cannot be forgotten. False where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False
 
 
 def packaged_file(package: str, relative: str, setting: str) -> Path:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from common.config import Settings
+from common.models import release_large_buffers
 from common.profiles import PROFILES, Profile
 from monitoring.data import REPO_ROOT, shared_data_dir
 from monitoring.scoring import Counts, image_counts, labelled_images
@@ -54,6 +55,7 @@ def lever_steps() -> list[tuple[str, Profile]]:
 
 def measure(data: Path, threads: int, out: Path) -> list[dict]:
     images = labelled_images(data)
+    release_large_buffers()  # as the services do when they load their models
     settings = Settings.from_env().with_overrides(ocr_threads=threads, ocr_device="cpu")
     models: dict[tuple[str, bool], tuple[Detector, Recognizer]] = {}
     rows = []

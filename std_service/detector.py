@@ -20,7 +20,7 @@ from common.calibration import calibration_pages
 from common.config import Settings
 from common.errors import InvalidImage
 from common.layout import in_reading_order
-from common.models import configure_threads, resolve_device
+from common.models import configure_threads, release_large_buffers, resolve_device
 from common.onnx_runtime import OnnxModule, choose_runtime
 from common.params import DetectionParams
 from common.results import Detection
@@ -83,7 +83,9 @@ class Detector:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Detector:
-        """The configured weights on the configured device, torch threads set for this process."""
+        """The configured weights on the configured device, torch threads set for this process
+        and freed activations returned to the system (``release_large_buffers``)."""
+        release_large_buffers()
         threads = configure_threads(settings.ocr_threads)
         return cls(
             settings.craft_weights,

@@ -20,7 +20,7 @@ from common import metrics
 from common.calibration import calibration_crops
 from common.config import Settings
 from common.errors import Timeout
-from common.models import configure_threads
+from common.models import configure_threads, release_large_buffers
 from common.onnx_runtime import OnnxModule, choose_runtime
 from str_service.charsets import Charset
 from str_service.decoding import attn_greedy_decode, ctc_greedy_decode, ctc_probabilities
@@ -108,7 +108,9 @@ class Recognizer:
     @classmethod
     def from_settings(cls, settings: Settings) -> Recognizer:
         """Build from the service settings (STR_WEIGHTS, STR_ARCH, STR_CHARSET, OCR_DEVICE,
-        STR_MAX_BATCH), with torch's threads set for this process (OCR_THREADS)."""
+        STR_MAX_BATCH), with torch's threads set for this process (OCR_THREADS) and freed
+        activations returned to the system (``release_large_buffers``)."""
+        release_large_buffers()
         threads = configure_threads(settings.ocr_threads)
         names = (settings.str_weights, settings.str_arch, settings.str_charset)
         return cls(

@@ -131,3 +131,12 @@ def test_configure_threads_zero_means_every_core() -> None:
         assert configure_threads(1) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_large_buffers_are_mapped_on_their_own_under_glibc():
+    import platform
+
+    from common.models import release_large_buffers
+
+    expected = platform.libc_ver()[0] == "glibc"
+    assert release_large_buffers() is expected
