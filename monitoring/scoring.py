@@ -66,7 +66,8 @@ def _overlap(a: Rect, b: Rect) -> float:
     return max(0.0, width) * max(0.0, height)
 
 
-def _iou(a: Rect, b: Rect) -> float:
+def iou(a: Rect, b: Rect) -> float:
+    """Intersection over union of two axis-aligned rectangles (0 when both are empty)."""
     shared = _overlap(a, b)
     union = _area(a) + _area(b) - shared
     return shared / union if union > 0 else 0.0
@@ -78,7 +79,7 @@ def match_count(truth: Sequence[Rect], predicted: Sequence[Rect]) -> int:
         (-value, t, p)
         for t, a in enumerate(truth)
         for p, b in enumerate(predicted)
-        if (value := _iou(a, b)) >= IOU_MATCH
+        if (value := iou(a, b)) >= IOU_MATCH
     )
     taken_truth: set[int] = set()
     taken_pred: set[int] = set()

@@ -9,6 +9,7 @@ import pytest
 from common.config import Settings
 from common.geometry import crop_quad
 from common.params import DetectionParams
+from monitoring.scoring import iou, rect
 from pipeline.embedded import embedded_engine
 from std_service.detector import Detector
 from std_service.preprocess import resize_plan
@@ -33,13 +34,7 @@ def fast_recognizer() -> Recognizer:
 
 
 def _iou(a, b) -> float:
-    ax0, ay0 = np.min(a, axis=0)
-    ax1, ay1 = np.max(a, axis=0)
-    bx0, by0 = np.min(b, axis=0)
-    bx1, by1 = np.max(b, axis=0)
-    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    return inter / union
+    return iou(rect(a), rect(b))
 
 
 def _inside(x: float, y: float, quad) -> bool:
@@ -60,7 +55,7 @@ def test_int8_craft_finds_the_boxes_float_finds(detector, fast_detector):
     reference = detector.detect(PAGE, params, return_maps=True)
     assert len(ours.boxes) == len(reference.boxes) == len(WORDS)
     for want in reference.boxes:
-        assert max(_iou(np.array(want.quad), np.array(got.quad)) for got in ours.boxes) >= 0.8
+        assert max(_iou(want.quad, got.quad) for got in ours.boxes) >= 0.8
     assert np.abs(ours.region - reference.region).max() < 0.1
 
 
@@ -99,7 +94,7 @@ def test_a_page_read_in_segments_keeps_every_word_and_its_quad(detector, recogni
         engine.close()
     assert [word.text for word in page.words] == [word for word, _ in WORDS]
     for word, (_, quad) in zip(page.words, WORDS, strict=True):
-        assert _iou(np.array(word.box.quad), np.array(quad)) >= 0.5
+        assert _iou(word.box.quad, quad) >= 0.5
     assert page.text.splitlines() == [" ".join(line) for line in LINES]
 
 

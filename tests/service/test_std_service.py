@@ -18,6 +18,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Settings
+from monitoring.scoring import iou, rect
 from std_service.app import create_app
 from tests.render import png_bytes, png_header_only, render_words
 from tests.servers import assert_error, serve
@@ -65,13 +66,7 @@ def detect_json(url: str, payload: dict) -> requests.Response:
 
 def rect_iou(a: list[list[float]], b: list[list[float]]) -> float:
     """IoU of the two quads' bounding rectangles (the words here are axis-aligned)."""
-    ax0, ay0 = np.min(a, axis=0)
-    ax1, ay1 = np.max(a, axis=0)
-    bx0, by0 = np.min(b, axis=0)
-    bx1, by1 = np.max(b, axis=0)
-    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    return float(inter / union) if union > 0 else 0.0
+    return iou(rect(a), rect(b))
 
 
 def assert_valid_boxes(answer: dict, width: int, height: int) -> None:
