@@ -13,10 +13,12 @@ from typing import Any
 from flask import Flask, Response, jsonify
 
 from common.config import Settings
+from common.exports import FORMATS
 from common.profiles import PROFILES
 
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1.0.0"
+EXPORTING = ("/ocr", "/pipeline", "/batch_ocr")  # the operations that take ``format``
 MAX_IMAGES_PER_BATCH = 32  # pipeline.app.MAX_IMAGES_PER_BATCH (the tests check they agree)
 
 JSON = "application/json"
@@ -193,6 +195,14 @@ def component_schemas() -> dict[str, Schema]:
             "(OCR_PROFILE=fast); the official profile's is 0",
         ),
         "DetectionParameters": _object(_detection_properties()),
+        "Format": {
+            "type": "string",
+            "enum": list(FORMATS),
+            "default": "json",
+            "description": "the answer's format: json (the fields below), txt (the text, "
+            "pages separated by a form feed), hocr (XHTML with page, line and word boxes and "
+            "word confidences), pdf (a searchable PDF: the image with an invisible text layer)",
+        },
         "Timings": timings,
         "Detection": _object(
             {
@@ -303,6 +313,12 @@ def component_parameters() -> dict[str, Schema]:
         field: {"name": field, "in": "query", "required": False, "schema": schema}
         for field, schema in _detection_properties().items()
     }
+    params["Format"] = {
+        "name": "format",
+        "in": "query",
+        "required": False,
+        "schema": ref("schemas", "Format"),
+    }
     params["Deadline"] = {
         "name": "X-OCR-Deadline",
         "in": "header",
@@ -357,6 +373,18 @@ def _ok(schema_name: str, description: str) -> Schema:
     return {"description": description, "content": {JSON: {"schema": ref("schemas", schema_name)}}}
 
 
+def _ok_or_export(schema_name: str, description: str) -> Schema:
+    """The JSON answer, or with ``format`` the same result as text, hOCR or a PDF."""
+    ok = _ok(schema_name, description + "; with format=txt|hocr|pdf the same result in that form")
+    text = {"type": "string"}
+    ok["content"] |= {
+        "text/plain": {"schema": text},
+        "application/xhtml+xml": {"schema": text},
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+    }
+    return ok
+
+
 def _responses(ok: Schema, errors: Codes) -> dict[str, Schema]:
     out = {"200": ok}
     for status in sorted(errors):
@@ -377,9 +405,12 @@ def _body(multipart: Schema, json_schema: Schema, example: Schema) -> Schema:
     }
 
 
-def _image_body(field: str = "image", many: bool = False) -> Schema:
-    """An image (or up to 32 under ``images``) plus detection parameters, in either encoding."""
+def _image_body(field: str = "image", many: bool = False, exports: bool = False) -> Schema:
+    """An image (or up to 32 under ``images``) plus detection parameters, in either encoding;
+    ``exports`` adds the answer's ``format``."""
     params = _detection_properties()
+    if exports:
+        params = params | {"format": ref("schemas", "Format")}
     if many:
         limits = {"minItems": 1, "maxItems": MAX_IMAGES_PER_BATCH}
         upload = _array({"type": "string", "format": "binary"}, **limits)
@@ -419,8 +450,9 @@ def _recognition_body() -> Schema:
     return _body(multipart, json_schema, {"image": EXAMPLE_PNG_B64, "boxes": [EXAMPLE_QUAD]})
 
 
-def _query_and_deadline(detection: bool) -> list[Schema]:
+def _query_and_deadline(detection: bool, exports: bool = False) -> list[Schema]:
     names = list(_detection_properties()) if detection else []
+    names += ["Format"] if exports else []
     return [ref("parameters", name) for name in names] + [ref("parameters", "Deadline")]
 
 
@@ -450,24 +482,24 @@ def model_operations(service: str) -> dict[str, Schema]:
         "/ocr": (
             "ocrSequential",
             "Detect, then read each word on its own (the sequential baseline)",
-            _image_body(),
-            _ok("SequentialOcr", "words, lines and text"),
+            _image_body(exports=True),
+            _ok_or_export("SequentialOcr", "words, lines and text"),
             ocr_errors,
             True,
         ),
         "/pipeline": (
             "ocrBatched",
             "Detect, then read the words in batches shared with other requests",
-            _image_body(),
-            _ok("BatchedOcr", "words, lines, text and the batches that read them"),
+            _image_body(exports=True),
+            _ok_or_export("BatchedOcr", "words, lines, text and the batches that read them"),
             ocr_errors,
             True,
         ),
         "/batch_ocr": (
             "ocrMany",
             f"Up to {MAX_IMAGES_PER_BATCH} images through the batched path",
-            _image_body("images", many=True),
-            _ok("BatchOcr", "one /pipeline answer per image, same order"),
+            _image_body("images", many=True, exports=True),
+            _ok_or_export("BatchOcr", "one /pipeline answer per image, same order"),
             ocr_errors,
             True,
         ),
@@ -479,7 +511,7 @@ def model_operations(service: str) -> dict[str, Schema]:
             "post": {
                 "operationId": op_id,
                 "summary": summary,
-                "parameters": _query_and_deadline(detection),
+                "parameters": _query_and_deadline(detection, path in EXPORTING),
                 "requestBody": body,
                 "responses": _responses(ok, errors),
             }

@@ -140,6 +140,23 @@ class Page:
             "text": self.text,
         }
 
+    @classmethod
+    def from_export(cls, data: Mapping[str, Any]) -> Page:
+        """Back from an /ocr or /pipeline answer (the CLI exports what a server answered)."""
+        words = tuple(
+            Word(
+                Box(as_quad(w["quad"]), float(w.get("det_score", 0.0))),
+                str(w["text"]),
+                float(w["confidence"]),
+            )
+            for w in data["words"]
+        )
+        lines = tuple(
+            Line(as_quad(line["quad"]), tuple(int(i) for i in line["words"]), str(line["text"]))
+            for line in data["lines"]
+        )
+        return cls(int(data["width"]), int(data["height"]), words, lines)
+
 
 @dataclass
 class OwnerReadings:

@@ -1,8 +1,10 @@
-"""Command-line OCR: python -m pipeline.cli IMAGE_OR_DIR... [--json] [--url URL].
+"""Command-line OCR: python -m pipeline.cli IMAGE_OR_DIR... [--json] [--url URL] [--out DIR].
 
 In-process by default (both models load here, no server or broker needed); with ``--url`` it
 sends each file to a running pipeline instead. Prints the text of each file, or one JSON answer
-per line with ``--json``; a progress bar on stderr moves as each file is done.
+per line with ``--json``; with ``--out DIR`` it writes one file per image there instead, in
+``--format`` (json, txt, hocr, or pdf: a searchable PDF). A progress bar on stderr moves as
+each file is done.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from tqdm import tqdm
 
 from common.config import Settings
 from common.errors import OcrError
+from common.exports import FORMATS, export_hocr, export_pdf, export_text
+from common.images import decode_image
+from common.results import Page
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 # Files in flight at once on the batched path: one is detected while the crops of the others
@@ -143,6 +148,30 @@ def _printer(as_json: bool) -> Emit:
     return emit
 
 
+def _writer(folder: Path, fmt: str, max_pixels: int) -> Emit:
+    """Write each answer to ``folder``/<image name>.<format>; errors go to stderr."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def emit(file: Path, answer: dict) -> None:
+        if "error" in answer:
+            print(f"{file}: error: {answer['error']['message']}", file=sys.stderr)
+            return
+        target = folder / f"{file.stem}.{fmt}"
+        if fmt == "json":
+            target.write_text(json.dumps(answer), encoding="utf-8")
+            return
+        page = Page.from_export(answer)
+        if fmt == "txt":
+            target.write_text(export_text([page]), encoding="utf-8")
+        elif fmt == "hocr":
+            target.write_text(export_hocr([page]), encoding="utf-8")
+        else:
+            image = decode_image(file.read_bytes(), max_pixels)
+            target.write_bytes(export_pdf([page], [image]))
+
+    return emit
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.cli",
@@ -154,7 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("batched", "sequential"), default="batched")
     parser.add_argument("--canvas-size", type=int, help="CRAFT canvas (default 1280)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per file (--url)")
+    parser.add_argument("--out", type=Path, help="write one file per image into this folder")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="txt", help="what --out writes (default txt)"
+    )
     args = parser.parse_args(argv)
+    if args.format != "txt" and args.out is None:
+        parser.error("--format needs --out DIR (or use --json to print JSON)")
 
     try:
         files = find_images(args.paths)
@@ -170,9 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     in_flight = IN_FLIGHT if args.mode == "batched" else 1
     with tqdm(total=len(files), unit="file", file=sys.stderr, disable=len(files) < 2) as bar:
-        failures = read_files(
-            files, read, _printer(args.json), lambda _file: bar.update(1), in_flight
+        emit = (
+            _writer(args.out, args.format, Settings.from_env().ocr_max_pixels)
+            if args.out
+            else _printer(args.json)
         )
+        failures = read_files(files, read, emit, lambda _file: bar.update(1), in_flight)
     return 1 if failures else 0
 
 

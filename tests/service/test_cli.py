@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import cv2
 import pytest
 
 from pipeline.cli import find_images, main, read_files
+from tests.exported import hocr_items, pdf_pages_text
 from tests.render import render_words
 from tests.service.conftest import ocr_stack
 
@@ -45,6 +47,26 @@ def test_against_a_running_pipeline_reports_bad_files(
     assert code == 1  # one file failed
     assert "HELLO world" in captured.out and "second FILE" in captured.out
     assert "broken.png: error:" in captured.err
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (pdftotext)")
+def test_out_writes_a_searchable_pdf_and_hocr_per_image_from_a_running_pipeline(
+    pages: Path, tmp_path: Path, base_settings, detector, recognizer
+) -> None:
+    out = tmp_path / "out"
+    with ocr_stack("embedded", base_settings, detector, recognizer) as (url, _):
+        for fmt in ("pdf", "hocr"):
+            args = [str(pages), "--url", url, "--canvas-size", "640", "--out", str(out)]
+            assert main([*args, "--format", fmt]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.hocr", "a.pdf", "b.hocr", "b.pdf"]
+    assert pdf_pages_text(out / "a.pdf")[0].split() == ["HELLO", "world"]
+    words = [t for cls, _, t in hocr_items((out / "b.hocr").read_text()) if cls == "ocrx_word"]
+    assert words == ["second", "FILE"]
+
+
+def test_a_format_without_an_output_folder_is_refused(pages: Path) -> None:
+    with pytest.raises(SystemExit):
+        main([str(pages), "--format", "pdf"])
 
 
 def test_progress_moves_per_file_in_completion_order_and_output_keeps_input_order(
