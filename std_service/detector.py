@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,10 +23,10 @@ from common.layout import in_reading_order
 from common.models import configure_threads, release_large_buffers, resolve_device
 from common.onnx_runtime import OnnxModule, choose_runtime
 from common.params import DetectionParams
-from common.results import Detection
+from common.results import Box, Detection
 from std_service.craft import CRAFT, default_weights_path, load_craft
 from std_service.postprocess import detect_map_boxes, map_boxes_to_image
-from std_service.preprocess import prepare, resize_plan
+from std_service.preprocess import CanvasInput, prepare, resize_plan
 from std_service.scale import detection_ratio, median_text_height, probe_ratio
 
 
@@ -39,6 +39,16 @@ class CraftDetection(Detection):
     padded_hw: tuple[int, int] = (0, 0)
     region: np.ndarray | None = field(default=None, repr=False, compare=False)
     affinity: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+class _Pass(NamedTuple):
+    """One detection at one scale: the canvas, boxes and lines in image pixels, the maps."""
+
+    canvas: CanvasInput
+    boxes: tuple[Box, ...]
+    lines: tuple[tuple[int, ...], ...]
+    maps: np.ndarray
+    timings_ms: dict[str, float]
 
 
 class Detector:
@@ -121,16 +131,16 @@ class Detector:
         if first is not None:
             probe = self._pass(image_rgb, params, first)
             ratio = detection_ratio(
-                median_text_height(probe[1]), params.text_height, first, official
+                median_text_height(probe.boxes), params.text_height, first, official
             )
             if ratio == first:
                 result = probe
             else:
-                timings["probe"] = sum(probe[-1].values())
+                timings["probe"] = sum(probe.timings_ms.values())
         if result is None:
             result = self._pass(image_rgb, params, ratio)
-        canvas, boxes, lines, maps, pass_timings = result
-        timings |= pass_timings
+        canvas, boxes, lines, maps = result.canvas, result.boxes, result.lines, result.maps
+        timings |= result.timings_ms
         metrics.STD_SECONDS.observe(time.perf_counter() - started)
         metrics.BOXES_PER_DOCUMENT.observe(len(boxes))
         return CraftDetection(
@@ -146,7 +156,7 @@ class Detector:
             affinity=np.ascontiguousarray(maps[:, :, 1]) if return_maps else None,
         )
 
-    def _pass(self, image_rgb: np.ndarray, params: DetectionParams, ratio: float):
+    def _pass(self, image_rgb: np.ndarray, params: DetectionParams, ratio: float) -> _Pass:
         """One detection at ``ratio`` (never above the official one, so prepare's canvas cap
         leaves it unchanged): the canvas, boxes and lines in image pixels, the maps, timings."""
         height, width = image_rgb.shape[:2]
@@ -172,7 +182,7 @@ class Detector:
             "network": (t2 - t1) * 1000.0,
             "postprocess": (t3 - t2) * 1000.0,
         }
-        return canvas, boxes, lines, maps, timings
+        return _Pass(canvas, boxes, lines, maps, timings)
 
     def _network(self, canvas: np.ndarray) -> np.ndarray:
         """(H, W, 3) normalised canvas -> (H/2, W/2, 2) region and affinity scores."""
