@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
 
+from common.geometry import bounding_box
 from common.results import Page, Quad
 
 FORMATS = ("json", "txt", "hocr", "pdf")
@@ -37,8 +38,22 @@ _DESCENT = 0.2  # share of a word box's height below the baseline (Helvetica's d
 
 
 def _bbox(quad: Quad) -> tuple[int, int, int, int]:
-    xs, ys = [p[0] for p in quad], [p[1] for p in quad]
-    return round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys))
+    x0, y0, x1, y1 = bounding_box(np.asarray(quad))
+    return round(x0), round(y0), round(x1), round(y1)
+
+
+def export_document(
+    fmt: str, pages: Sequence[Page], images: Callable[[], Sequence[np.ndarray]]
+) -> str | bytes:
+    """``pages`` as one ``txt``, ``hocr`` or ``pdf`` document; ``images`` is called for the
+    PDF only (the page images are needed there alone)."""
+    if fmt == "txt":
+        return export_text(pages)
+    if fmt == "hocr":
+        return export_hocr(pages)
+    if fmt == "pdf":
+        return export_pdf(pages, images())
+    raise ValueError(f"no exporter for {fmt!r}")
 
 
 def export_text(pages: Sequence[Page]) -> str:

@@ -16,7 +16,7 @@ from flask import Flask, Request, Response, jsonify, request
 
 from common.config import Settings
 from common.errors import InvalidParameter
-from common.exports import FORMATS, MEDIA_TYPES, export_hocr, export_pdf, export_text
+from common.exports import FORMATS, MEDIA_TYPES, export_document
 from common.http import (
     add_health_routes,
     create_base_app,
@@ -74,12 +74,7 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
     def exported(results: Sequence[OcrResult], blobs: Sequence[bytes], fmt: str) -> Response:
         """The results in a format other than JSON, as one document."""
         pages = [result.page for result in results]
-        if fmt == "txt":
-            body: str | bytes = export_text(pages)
-        elif fmt == "hocr":
-            body = export_hocr(pages)
-        else:
-            body = export_pdf(pages, [pipeline.decode(blob) for blob in blobs])
+        body = export_document(fmt, pages, lambda: [pipeline.decode(blob) for blob in blobs])
         response = Response(body, content_type=MEDIA_TYPES[fmt])
         if fmt == "pdf":
             response.headers["Content-Disposition"] = 'inline; filename="ocr.pdf"'

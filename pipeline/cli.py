@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from common.config import Settings
 from common.errors import OcrError
-from common.exports import FORMATS, export_hocr, export_pdf, export_text
+from common.exports import FORMATS, export_document
 from common.images import decode_image
 from common.results import Page
 
@@ -160,14 +160,12 @@ def _writer(folder: Path, fmt: str, max_pixels: int) -> Emit:
         if fmt == "json":
             target.write_text(json.dumps(answer), encoding="utf-8")
             return
-        page = Page.from_export(answer)
-        if fmt == "txt":
-            target.write_text(export_text([page]), encoding="utf-8")
-        elif fmt == "hocr":
-            target.write_text(export_hocr([page]), encoding="utf-8")
+        pages = [Page.from_export(answer)]
+        body = export_document(fmt, pages, lambda: [decode_image(file.read_bytes(), max_pixels)])
+        if isinstance(body, bytes):
+            target.write_bytes(body)
         else:
-            image = decode_image(file.read_bytes(), max_pixels)
-            target.write_bytes(export_pdf([page], [image]))
+            target.write_text(body, encoding="utf-8")
 
     return emit
 
