@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from common.documents import DocumentLimits
 from common.profiles import PROFILES, Profile
 
 
@@ -41,6 +42,8 @@ class Settings:
     str_charset: str | None = None
     ocr_max_upload_mb: float = 20.0
     ocr_max_pixels: int = 50_000_000
+    ocr_max_pages: int = 32
+    ocr_pdf_dpi: float = 200.0
     ocr_api_key: str | None = None
     ocr_max_inflight: int = 4
     ocr_max_detect_pixels: int = 1280 * 1280
@@ -78,6 +81,8 @@ class Settings:
             "OCR_MODE": self.ocr_mode in ("embedded", "distributed"),
             "OCR_MAX_UPLOAD_MB": self.ocr_max_upload_mb > 0,
             "OCR_MAX_PIXELS": self.ocr_max_pixels >= 1,
+            "OCR_MAX_PAGES": self.ocr_max_pages >= 1,
+            "OCR_PDF_DPI": 18 <= self.ocr_pdf_dpi <= 1200,
             "STR_DELIVERY_LIMIT": self.str_delivery_limit >= 1,
             "STR_MAX_QUEUED_CROPS": self.str_max_queued_crops >= 1,
             "OCR_MAX_INFLIGHT": self.ocr_max_inflight >= 1,
@@ -96,6 +101,12 @@ class Settings:
     def profile(self) -> Profile:
         """The engine's behaviour named by OCR_PROFILE (common/profiles.py)."""
         return PROFILES[self.ocr_profile]
+
+    @property
+    def document_limits(self) -> DocumentLimits:
+        """How an upload becomes pages: the pixel limit per page, the page limit per request,
+        the PDF rendering resolution."""
+        return DocumentLimits(self.ocr_max_pixels, self.ocr_max_pages, self.ocr_pdf_dpi)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -30,6 +30,18 @@ class MissingImage(OcrError):
     status, code = 400, "missing_image"
 
 
+class InvalidPdf(OcrError):
+    """A PDF that PDFium can't open or render: truncated, corrupt, or not a PDF after all."""
+
+    status, code = 400, "invalid_pdf"
+
+
+class EmptyDocument(OcrError):
+    """A document without a page to read."""
+
+    status, code = 400, "empty_document"
+
+
 class InvalidBoxes(OcrError):
     status, code = 400, "invalid_boxes"
 
@@ -56,6 +68,12 @@ class PayloadTooLarge(OcrError):
 
 class ImageTooLarge(OcrError):
     status, code = 413, "image_too_large"
+
+
+class TooManyPages(OcrError):
+    """More pages in one request than OCR_MAX_PAGES."""
+
+    status, code = 413, "too_many_pages"
 
 
 class UnsupportedMediaType(OcrError):
@@ -95,6 +113,12 @@ class HeadersTooLarge(OcrError):
     status, code = 431, "headers_too_large"
 
 
+class EncryptedPdf(OcrError):
+    """A PDF that needs a password to open: the service takes none, so it can't be read."""
+
+    status, code = 422, "encrypted_pdf"
+
+
 class OverBudget(OcrError):
     """Work the request asks for costs more than the service allows one request (422)."""
 
@@ -106,6 +130,10 @@ ERRORS_BY_CODE: dict[str, type[OcrError]] = {
     for cls in (
         InvalidImage,
         MissingImage,
+        InvalidPdf,
+        EmptyDocument,
+        EncryptedPdf,
+        TooManyPages,
         InvalidBoxes,
         InvalidParameter,
         Unauthorized,

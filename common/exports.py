@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from common.documents import POINTS_PER_INCH, PageImage
 from common.geometry import bounding_box
 from common.results import Page, Quad
 
@@ -32,7 +33,7 @@ MEDIA_TYPES = {
     "hocr": "application/xhtml+xml; charset=utf-8",
     "pdf": "application/pdf",
 }
-PDF_DPI = 150  # the page's physical size assumes this many image pixels per inch
+PDF_DPI = 150  # an image's physical size assumes this many pixels per inch (PDFs keep theirs)
 _FONT = "helvetica"
 _DESCENT = 0.2  # share of a word box's height below the baseline (Helvetica's descenders)
 
@@ -43,7 +44,7 @@ def _bbox(quad: Quad) -> tuple[int, int, int, int]:
 
 
 def export_document(
-    fmt: str, pages: Sequence[Page], images: Callable[[], Sequence[np.ndarray]]
+    fmt: str, pages: Sequence[Page], images: Callable[[], Sequence[PageImage]]
 ) -> str | bytes:
     """``pages`` as one ``txt``, ``hocr`` or ``pdf`` document; ``images`` is called for the
     PDF only (the page images are needed there alone)."""
@@ -100,23 +101,25 @@ def export_hocr(pages: Sequence[Page]) -> str:
     )
 
 
-def export_pdf(pages: Sequence[Page], images: Sequence[np.ndarray]) -> bytes:
-    """A searchable PDF: page ``i`` is ``images[i]`` (RGB, the image that was read) with
-    ``pages[i]``'s words as invisible text, each stretched to its box's width."""
+def export_pdf(pages: Sequence[Page], images: Sequence[PageImage]) -> bytes:
+    """A searchable PDF: page ``i`` is ``images[i]`` (the page that was read) with
+    ``pages[i]``'s words as invisible text, each stretched to its box's width. A page keeps
+    the physical size it had (a PDF page's, from the resolution it was rendered at); an image
+    without a resolution is placed at PDF_DPI."""
     from fpdf import FPDF
     from fpdf.enums import TextMode
 
     if len(pages) != len(images):
         raise ValueError(f"{len(pages)} pages for {len(images)} images")
-    scale = 72.0 / PDF_DPI  # points per image pixel
     pdf = FPDF(unit="pt")
     pdf.set_auto_page_break(False)
     pdf.set_margin(0)
     for page, image in zip(pages, images, strict=True):
+        scale = POINTS_PER_INCH / (image.dpi or PDF_DPI)  # points per image pixel
         width, height = page.width * scale, page.height * scale
         pdf.add_page(format=(width, height))
         ok, jpeg = cv2.imencode(
-            ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]
+            ".jpg", cv2.cvtColor(image.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]
         )
         if not ok:
             raise ValueError("could not encode the page image")

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from common.errors import ImageTooLarge, InvalidImage, MissingImage
+from common.errors import ImageTooLarge, InvalidImage, MissingImage, TooManyPages
 
 SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"})
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -34,13 +34,55 @@ def decode_image(
     16-bit samples are scaled to 8 bits. With ``gray`` the result is HxW uint8 greyscale, as
     the recogniser reads it: an 8-bit grey image as it is, anything else through RGB and
     OpenCV's conversion (the same values either way, without expanding grey crops to RGB).
+    A multi-page TIFF gives its first page here; ``decode_pages`` gives them all.
+    """
+    return _decode_frame(_open(data), max_pixels, gray=gray)
+
+
+def decode_pages(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, max_pages: int = 1
+) -> list[np.ndarray]:
+    """Every page of a multi-page TIFF as RGB arrays (any other image is one page).
+
+    The pages are counted, at most ``max_pages`` + 1 of them, and each page's size is checked
+    from its header before any pixel is decoded, so a file declaring thousands of pages or one
+    huge page is refused at the cost of reading its headers.
     """
     image = _open(data)
-    width, height = image.size
+    if image.format != "TIFF":
+        return [_decode_frame(image, max_pixels)]
+    sizes = []
+    try:
+        while True:
+            sizes.append(image.size)
+            if len(sizes) > max_pages:
+                raise TooManyPages(f"the TIFF has more than {max_pages} pages (OCR_MAX_PAGES)")
+            image.seek(len(sizes))
+    except EOFError:
+        pass
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImage(f"TIFF page {len(sizes) + 1} is corrupt: {exc}") from None
+    for number, (width, height) in enumerate(sizes, start=1):
+        _check_size(width, height, max_pixels, f"page {number} is ")
+    pages = []
+    for index in range(len(sizes)):
+        image.seek(index)
+        pages.append(_decode_frame(image, max_pixels))
+    return pages
+
+
+def _check_size(width: int, height: int, max_pixels: int, what: str = "image is ") -> None:
+    if width < 1 or height < 1:
+        raise InvalidImage(f"{what}{width}x{height}: it has no pixels")
     if width * height > max_pixels:
         raise ImageTooLarge(
-            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+            f"{what}{width}x{height} = {width * height} pixels; the limit is {max_pixels}"
         )
+
+
+def _decode_frame(image: Image.Image, max_pixels: int, *, gray: bool = False) -> np.ndarray:
+    """The current frame of an opened image, size-checked, oriented and converted."""
+    _check_size(*image.size, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -67,9 +109,6 @@ def _open(data: bytes) -> Image.Image:
         raise InvalidImage(
             f"{image.format} images are not supported; send PNG, JPEG, TIFF, WebP or BMP"
         )
-    width, height = image.size
-    if width < 1 or height < 1:
-        raise InvalidImage(f"image has no pixels ({width}x{height})")
     return image
 
 

@@ -63,6 +63,12 @@ BODY_ERRORS: Codes = {
     504: ("timeout",),
 }
 IMAGE_400 = ("invalid_image", "missing_image", "invalid_parameter")
+# What the OCR operations add, since they take PDFs and multi-page TIFFs (common/documents.py).
+DOCUMENT_ERRORS: Codes = {
+    400: ("invalid_pdf", "empty_document"),
+    413: ("too_many_pages",),
+    422: ("encrypted_pdf",),
+}
 RECOGNITION_400 = ("invalid_image", "missing_image", "invalid_boxes", "invalid_parameter")
 OVER_BUDGET: Codes = {422: ("over_budget",)}
 UPSTREAM: Codes = {502: ("upstream_error",)}
@@ -74,16 +80,17 @@ NAMED_RESPONSES = {
 }
 
 STATUS_TEXT = {
-    400: "The request is malformed: unparseable HTTP, a bad or missing image, bad boxes or a bad "
-    "parameter",
+    400: "The request is malformed: unparseable HTTP, a bad or missing image, a broken or empty "
+    "PDF, bad boxes or a bad parameter",
     401: "Missing or wrong X-API-Key (only when the service runs with OCR_API_KEY set)",
     404: "No endpoint at this path",
     405: "The path exists but not for this method",
-    413: "Body over OCR_MAX_UPLOAD_MB, more crops than STR_MAX_CROPS, or an image over "
-    "OCR_MAX_PIXELS (read from its header before decoding)",
+    413: "Body over OCR_MAX_UPLOAD_MB, more crops than STR_MAX_CROPS, an image or page over "
+    "OCR_MAX_PIXELS (read from its header before decoding), or more pages than OCR_MAX_PAGES",
     414: "The request line is too long",
     415: "The body is neither multipart/form-data nor application/json",
-    422: "Detection would cost more than the detection budget (OCR_MAX_DETECT_PIXELS)",
+    422: "Detection would cost more than the detection budget (OCR_MAX_DETECT_PIXELS), or the "
+    "PDF is encrypted",
     431: "The request headers are too large",
     501: "A Transfer-Encoding other than chunked",
     502: "An upstream service (std, str or a worker) failed or answered nonsense",
@@ -128,7 +135,6 @@ def component_schemas() -> dict[str, Schema]:
         "lines": _array(ref("schemas", "Line")),
         "text": {"type": "string", "description": "the lines joined by newlines"},
     }
-    ocr_required = ("mode", "width", "height", "words", "lines", "text", "timings_ms")
     return {
         "Point": _array(_number(), minItems=2, maxItems=2, description="[x, y] in image pixels"),
         "Quad": _array(
@@ -234,20 +240,23 @@ def component_schemas() -> dict[str, Schema]:
             },
             ("results", "forward_passes", "timings_ms", "model"),
         ),
-        "SequentialOcr": _object(
-            ocr_fields
-            | {
+        "Page": _object(
+            {"page": {"type": "integer", "minimum": 1, "description": "1 for the first"}}
+            | ocr_fields,
+            ("page", "width", "height", "words", "lines", "text"),
+        ),
+        "SequentialOcr": _either_shape(
+            {
                 "mode": {"type": "string", "enum": ["sequential"]},
                 "timings_ms": _object(
                     {k: _number(minimum=0) for k in ("std", "str", "total")},
                     ("std", "str", "total"),
                 ),
             },
-            ocr_required,
+            ocr_fields,
         ),
-        "BatchedOcr": _object(
-            ocr_fields
-            | {
+        "BatchedOcr": _either_shape(
+            {
                 "mode": {"type": "string", "enum": ["batched"]},
                 "timings_ms": _object(
                     {k: _number(minimum=0) for k in ("std", "str", "queue_wait", "total")},
@@ -260,14 +269,14 @@ def component_schemas() -> dict[str, Schema]:
                     )
                 ),
             },
-            (*ocr_required, "batches"),
+            ocr_fields,
         ),
         "BatchOcr": _object(
             {
                 "results": _array(
                     ref("schemas", "BatchedOcr"),
                     maxItems=MAX_IMAGES_PER_BATCH,
-                    description="one /pipeline answer per image, in input order",
+                    description="one /pipeline answer per file, in input order",
                 )
             },
             ("results",),
@@ -282,6 +291,25 @@ def component_schemas() -> dict[str, Schema]:
             description="std adds its model facts, str its model, the pipeline its mode and "
             "the state of its models or upstreams",
         ),
+    }
+
+
+def _either_shape(answer: dict[str, Schema], page_fields: dict[str, Schema]) -> Schema:
+    """An OCR answer: a single image's page fields at the top level, or a document's pages."""
+    required = tuple(answer)
+    image = _object(answer | page_fields, (*required, *page_fields))
+    document = _object(
+        answer
+        | {
+            "pages": _array(ref("schemas", "Page"), minItems=1),
+            "text": {"type": "string", "description": "the pages' texts, form-feed separated"},
+        },
+        (*required, "pages", "text"),
+    )
+    return {
+        "oneOf": [image, document],
+        "description": "an image answers its page's fields; a PDF or a multi-page TIFF "
+        "(whatever its page count) answers pages, each with its number, and the whole text",
     }
 
 
@@ -420,6 +448,9 @@ def _image_body(field: str = "image", many: bool = False, exports: bool = False)
         upload = {"type": "string", "format": "binary"}
         encoded = {"type": "string", "format": "byte", "description": "base64, data: URL allowed"}
         example = EXAMPLE_PNG_B64
+    if exports:
+        kinds = "PNG, JPEG, TIFF, WebP or BMP images, PDFs and multi-page TIFFs"
+        upload, encoded = (schema | {"description": kinds} for schema in (upload, encoded))
     return _body(
         _object({field: upload} | params, (field,)),
         _object({field: encoded} | params, (field,)),
@@ -461,7 +492,7 @@ def model_operations(service: str) -> dict[str, Schema]:
     common = merge(FRONT, UNAUTHORIZED, BODY_ERRORS)
     upstream = UPSTREAM if service == "pipeline" else {}
     detection_errors = merge(common, {400: IMAGE_400}, OVER_BUDGET, upstream)
-    ocr_errors = merge(common, {400: IMAGE_400}, OVER_BUDGET, UPSTREAM)
+    ocr_errors = merge(common, {400: IMAGE_400}, OVER_BUDGET, UPSTREAM, DOCUMENT_ERRORS)
     specs = {
         "/detection": (
             "detect",
@@ -499,7 +530,7 @@ def model_operations(service: str) -> dict[str, Schema]:
             "ocrMany",
             f"Up to {MAX_IMAGES_PER_BATCH} images through the batched path",
             _image_body("images", many=True, exports=True),
-            _ok_or_export("BatchOcr", "one /pipeline answer per image, same order"),
+            _ok_or_export("BatchOcr", "one /pipeline answer per file, same order"),
             ocr_errors,
             True,
         ),

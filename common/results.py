@@ -182,21 +182,49 @@ class BatchRef:
 
 @dataclass(frozen=True)
 class OcrResult:
-    """A page plus how it was read: the path, where the time went, the batches that carried it.
+    """An upload read: its pages, the path, where the time went, the batches that carried it.
 
-    ``batches`` is None on the sequential path (no bucket), and lists the bucket batches that
-    read the request's crops on the batched one.
+    A single image answers its one page's fields at the top level (``width``, ``words``,
+    ``lines``, ``text``...); a document (``paged``: a PDF or a multi-page TIFF, whatever its page
+    count) answers ``pages: [{page, width, height, words, lines, text}]`` and the whole
+    document's ``text``, its pages' texts separated by form feeds. ``batches`` is None on the
+    sequential path (no bucket), and lists the bucket batches that read the upload's crops on
+    the batched one; ``timings_ms.std`` spans the pages' detections.
     """
 
     mode: str  # "sequential" | "batched"
-    page: Page
+    pages: tuple[Page, ...]
     timings_ms: Mapping[str, float]
     batches: Sequence[BatchRef] | None = None
+    paged: bool = False
+
+    @property
+    def page(self) -> Page:
+        """The first page: the whole result of a single image."""
+        return self.pages[0]
+
+    @property
+    def text(self) -> str:
+        return "\f".join(page.text for page in self.pages)
 
     def export(self) -> dict[str, Any]:
         """The /ocr and /pipeline answer."""
-        out = {"mode": self.mode, **self.page.export()}
+        out: dict[str, Any] = {"mode": self.mode}
+        if self.paged:
+            out["pages"] = [
+                {"page": number, **page.export()} for number, page in enumerate(self.pages, 1)
+            ]
+            out["text"] = self.text
+        else:
+            out.update(self.page.export())
         out["timings_ms"] = {key: round(value, 2) for key, value in self.timings_ms.items()}
         if self.batches is not None:
             out["batches"] = [batch.export() for batch in self.batches]
         return out
+
+
+def pages_from_export(data: Mapping[str, Any]) -> list[Page]:
+    """The pages of an /ocr or /pipeline answer, a single image's or a document's."""
+    if "pages" in data:
+        return [Page.from_export(page) for page in data["pages"]]
+    return [Page.from_export(data)]

@@ -1,5 +1,7 @@
 """The OCR pipeline service: POST /ocr (sequential), /pipeline and /batch_ocr (batched).
 
+Each takes images, PDFs and multi-page TIFFs (common/documents.py); a document answers page by
+page (``pages``), a single image with today's top-level fields (common/results.OcrResult).
 Each answers JSON, or with ``format`` (form field, JSON field or query parameter) the same
 result as text, hOCR or a searchable PDF (common/exports.py), one document for all its images.
 
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from flask import Flask, Request, Response, jsonify, request
 
 from common.config import Settings
+from common.documents import Document
 from common.errors import InvalidParameter
 from common.exports import FORMATS, MEDIA_TYPES, export_document
 from common.http import (
@@ -66,15 +69,19 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
     pipeline = topology.pipeline
     defaults = settings.profile.detection
 
-    def one_image(mode: str) -> tuple[bytes, DetectionParams, float]:
+    def one_upload(mode: str) -> tuple[Document, DetectionParams, float]:
+        """The request's image or document, opened into pages before any model work; its
+        deadline gives OCR_TIMEOUT_S to each page."""
         set_mode(mode)
-        blob = request_images(request)[0]
-        return blob, detection_params(request, defaults), request_deadline(settings)
+        document = pipeline.open(request_images(request)[0])
+        params = detection_params(request, defaults)
+        return document, params, request_deadline(settings, images=len(document.pages))
 
-    def exported(results: Sequence[OcrResult], blobs: Sequence[bytes], fmt: str) -> Response:
-        """The results in a format other than JSON, as one document."""
-        pages = [result.page for result in results]
-        body = export_document(fmt, pages, lambda: [pipeline.decode(blob) for blob in blobs])
+    def exported(results: Sequence[OcrResult], documents: Sequence[Document], fmt: str) -> Response:
+        """The results in a format other than JSON, as one document of all their pages."""
+        pages = [page for result in results for page in result.pages]
+        images = [image for document in documents for image in document.pages]
+        body = export_document(fmt, pages, lambda: images)
         response = Response(body, content_type=MEDIA_TYPES[fmt])
         if fmt == "pdf":
             response.headers["Content-Disposition"] = 'inline; filename="ocr.pdf"'
@@ -83,16 +90,16 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
     @app.post("/ocr")
     def ocr():
         fmt = answer_format(request)
-        blob, params, deadline = one_image("sequential")
-        result = pipeline.ocr_sequential(blob, params, deadline)
-        return jsonify(result.export()) if fmt == "json" else exported([result], [blob], fmt)
+        document, params, deadline = one_upload("sequential")
+        result = pipeline.ocr_sequential(document, params, deadline)
+        return jsonify(result.export()) if fmt == "json" else exported([result], [document], fmt)
 
     @app.post("/pipeline")
     def batched():
         fmt = answer_format(request)
-        blob, params, deadline = one_image("batched")
-        result = pipeline.ocr_batched(blob, params, deadline)
-        return jsonify(result.export()) if fmt == "json" else exported([result], [blob], fmt)
+        document, params, deadline = one_upload("batched")
+        result = pipeline.ocr_batched(document, params, deadline)
+        return jsonify(result.export()) if fmt == "json" else exported([result], [document], fmt)
 
     @app.post("/batch_ocr")
     def batch_ocr():
@@ -103,10 +110,11 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
             raise InvalidParameter(
                 f"{len(blobs)} images in one request; send at most {MAX_IMAGES_PER_BATCH}"
             )
-        deadline = request_deadline(settings, images=len(blobs))
-        results = pipeline.ocr_many(blobs, detection_params(request, defaults), deadline)
+        documents = pipeline.open_all(blobs)
+        deadline = request_deadline(settings, images=sum(len(d.pages) for d in documents))
+        results = pipeline.ocr_many(documents, detection_params(request, defaults), deadline)
         if fmt != "json":
-            return exported(results, blobs, fmt)
+            return exported(results, documents, fmt)
         return jsonify({"results": [result.export() for result in results]})
 
     return app

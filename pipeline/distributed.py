@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from common.config import Settings
+from common.documents import PageImage
 from common.errors import UpstreamError
 from common.params import DetectionParams
 from common.results import Detection, Reading
@@ -23,18 +24,17 @@ from pipeline.service_client import ServiceClient
 
 @dataclass
 class HttpDetection:
-    """POST /detection with the image as sent; the answer back as a typed Detection."""
+    """POST /detection with the page (the image as sent, or a document's page as PNG); the
+    answer back as a typed Detection."""
 
     client: ServiceClient
 
-    def detect(
-        self, blob: bytes, image: np.ndarray, params: DetectionParams, deadline: float
-    ) -> Detection:
+    def detect(self, page: PageImage, params: DetectionParams, deadline: float) -> Detection:
         fields = {
             name: str(value).lower() if isinstance(value, bool) else str(value)
             for name, value in asdict(params).items()
         }
-        files = {"image": ("image", blob, "application/octet-stream")}
+        files = {"image": ("image", page.encoded(), "application/octet-stream")}
         payload = self.client.post("/detection", deadline, files=files, data=fields)
         try:
             return Detection.from_export(payload)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.config import Settings
+from common.documents import PageImage
 from common.models import FairLock
 from common.params import DetectionParams
 from common.profiles import Profile
@@ -32,12 +33,10 @@ class LocalDetection:
     settings: Settings
     lock: FairLock
 
-    def detect(
-        self, blob: bytes, image: np.ndarray, params: DetectionParams, deadline: float
-    ) -> Detection:
-        check_detect_budget(*image.shape[:2], params, self.settings.ocr_max_detect_pixels)
+    def detect(self, page: PageImage, params: DetectionParams, deadline: float) -> Detection:
+        check_detect_budget(*page.image.shape[:2], params, self.settings.ocr_max_detect_pixels)
         with self.lock.until(deadline, "the detection model"):
-            return self.detector.detect(image, params)
+            return self.detector.detect(page.image, params)
 
 
 @dataclass

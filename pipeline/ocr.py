@@ -1,9 +1,10 @@
-"""OCR orchestration: detection, crops, recognition (sequential or batched), the page.
+"""OCR orchestration: pages, detection, crops, recognition (sequential or batched), the pages.
 
 The same ``OcrPipeline`` serves every topology; only its three backends change: embedded
 (``pipeline.embedded``: models in this process, the in-process bucket) or distributed
 (``pipeline.distributed``: std and str over HTTP, the bucket in the str workers behind RabbitMQ).
-It takes image bytes and typed parameters and returns typed ``OcrResult``s; the caller exports.
+It takes uploads (image, PDF or TIFF bytes) and typed parameters and returns typed
+``OcrResult``s; the caller exports.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import cv2
 import numpy as np
 
 from common.config import Settings
-from common.errors import Overloaded, Timeout
+from common.documents import Document, PageImage, open_document
+from common.errors import Overloaded, Timeout, TooManyPages
 from common.geometry import crop_quad
-from common.images import decode_image
 from common.layout import build_page
 from common.params import DetectionParams
 from common.profiles import Profile
@@ -30,12 +31,10 @@ from pipeline.reading import BatchedReading
 
 
 class DetectionBackend(Protocol):
-    def detect(
-        self, blob: bytes, image: np.ndarray, params: DetectionParams, deadline: float
-    ) -> Detection:
+    def detect(self, page: PageImage, params: DetectionParams, deadline: float) -> Detection:
         """The words' boxes in reading order, grouped into lines; Timeout if ``deadline``
-        (epoch seconds) passes before the model is reached. ``blob`` is the image as sent, for
-        a backend that sends it on rather than the decoded ``image``."""
+        (epoch seconds) passes before the model is reached. A backend in process reads
+        ``page.image``; one that sends the page on sends ``page.encoded()``."""
 
 
 class SequentialReader(Protocol):
@@ -51,9 +50,12 @@ class BatchReader(Protocol):
         """Crops waiting for recognition (the bucket's, or the crops queue's last known)."""
 
 
+Upload = bytes | Document  # what a client sent, or it already opened (``OcrPipeline.open``)
+
+
 @dataclass
 class DetectedImage:
-    """One decoded, detected and cropped image, ready for recognition."""
+    """One detected and cropped page, ready for recognition."""
 
     detection: Detection
     segments: tuple[tuple[int, ...], ...]  # the reading units: runs of box indices (segments.py)
@@ -67,7 +69,8 @@ def _ms(since: float) -> float:
 
 
 class OcrPipeline:
-    """Turns image bytes into typed pages: words, lines and text, and how they were read."""
+    """Turns uploads (images, PDFs, multi-page TIFFs) into typed pages: words, lines and text,
+    and how they were read."""
 
     def __init__(
         self,
@@ -84,28 +87,58 @@ class OcrPipeline:
         self.sequential = sequential
         self.batched = batched
 
-    def decode(self, blob: bytes) -> np.ndarray:
-        return decode_image(blob, self.settings.ocr_max_pixels)
+    def open(self, upload: Upload) -> Document:
+        """The upload's pages, within OCR_MAX_PIXELS, OCR_MAX_PAGES and OCR_PDF_DPI."""
+        if isinstance(upload, Document):
+            return upload
+        return open_document(upload, self.settings.document_limits)
 
-    def deadline(self) -> float:
-        """A deadline for work that brings none (the CLI): now + OCR_TIMEOUT_S, epoch seconds."""
-        return time.time() + self.settings.ocr_timeout_s
+    def open_all(self, uploads: Sequence[Upload]) -> list[Document]:
+        """Every upload's pages, at most OCR_MAX_PAGES of them together: each file may only
+        have the pages the files before it left, so a file over the count is refused before
+        a page of it is rendered."""
+        limits = self.settings.document_limits
+        too_many = TooManyPages(
+            f"the request's {len(uploads)} files have more than {limits.max_pages} pages "
+            "together (OCR_MAX_PAGES)"
+        )
+        documents: list[Document] = []
+        left = limits.max_pages
+        for upload in uploads:
+            if left < 1:
+                raise too_many
+            try:
+                document = (
+                    upload
+                    if isinstance(upload, Document)
+                    else open_document(upload, replace(limits, max_pages=left))
+                )
+            except TooManyPages:
+                if len(uploads) == 1:
+                    raise
+                raise too_many from None
+            if len(document.pages) > left:
+                raise too_many
+            left -= len(document.pages)
+            documents.append(document)
+        return documents
+
+    def deadline(self, pages: int = 1) -> float:
+        """A deadline for work that brings none (the CLI): now + OCR_TIMEOUT_S for each page,
+        epoch seconds."""
+        return time.time() + self.settings.ocr_timeout_s * max(1, pages)
 
     def prepare(
-        self,
-        blob: bytes,
-        image: np.ndarray,
-        params: DetectionParams | None = None,
-        deadline: float | None = None,
+        self, page: PageImage, params: DetectionParams | None = None, deadline: float | None = None
     ) -> DetectedImage:
         """Detect the words, group them into the profile's reading units (neighbouring words of
-        a line read as one crop) and cut those out of the greyscale image."""
+        a line read as one crop) and cut those out of the greyscale page."""
         started = time.perf_counter()
         deadline = self.deadline() if deadline is None else deadline
         params = params or self.profile.detection
-        detection = self.detector.detect(blob, image, params, deadline)
+        detection = self.detector.detect(page, params, deadline)
         std_ms = _ms(started)
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        gray = cv2.cvtColor(page.image, cv2.COLOR_RGB2GRAY)
         profile = self.profile
         quads = [box.quad for box in detection.boxes]
         segments = reading_segments(quads, detection.lines, profile.segment_gap)
@@ -118,72 +151,77 @@ class OcrPipeline:
         return DetectedImage(detection, segments, crops, std_ms, started)
 
     def ocr_sequential(
-        self, blob: bytes, params: DetectionParams | None = None, deadline: float | None = None
+        self, upload: Upload, params: DetectionParams | None = None, deadline: float | None = None
     ) -> OcrResult:
-        """The baseline: one recognition call per box, in reading order.
+        """The baseline: one recognition call per box, in reading order, page after page.
 
-        ``deadline`` (epoch seconds) is the request's: arrival + OCR_TIMEOUT_S by default.
+        ``deadline`` (epoch seconds) is the request's: arrival + OCR_TIMEOUT_S per page by
+        default.
         """
-        deadline = self.deadline() if deadline is None else deadline
-        document = self.prepare(blob, self.decode(blob), params, deadline)
-        t0 = time.perf_counter()
-        readings = []
-        for crop in document.crops:
-            if time.time() >= deadline:
-                raise Timeout(
-                    f"OCR did not finish by the request's deadline (OCR_TIMEOUT_S="
-                    f"{self.settings.ocr_timeout_s:g}s or X-OCR-Deadline; "
-                    f"{len(readings)} of {len(document.crops)} boxes read)"
-                )
-            readings.append(self.sequential.read_one(crop, deadline))
-        timings = {"std": document.std_ms, "str": _ms(t0), "total": _ms(document.started)}
-        page = build_page(document.detection, readings, document.segments)
-        return OcrResult("sequential", page, timings)
+        document = self.open(upload)
+        deadline = self.deadline(len(document.pages)) if deadline is None else deadline
+        started = time.perf_counter()
+        pages, std_ms, str_ms = [], 0.0, 0.0
+        for image in document.pages:
+            detected = self.prepare(image, params, deadline)
+            std_ms += detected.std_ms
+            t0 = time.perf_counter()
+            readings = []
+            for crop in detected.crops:
+                if time.time() >= deadline:
+                    raise Timeout(
+                        f"OCR did not finish by the request's deadline (OCR_TIMEOUT_S="
+                        f"{self.settings.ocr_timeout_s:g}s or X-OCR-Deadline; "
+                        f"{len(readings)} of {len(detected.crops)} boxes of page "
+                        f"{len(pages) + 1} read)"
+                    )
+                readings.append(self.sequential.read_one(crop, deadline))
+            str_ms += _ms(t0)
+            pages.append(build_page(detected.detection, readings, detected.segments))
+        timings = {"std": std_ms, "str": str_ms, "total": _ms(started)}
+        return OcrResult("sequential", tuple(pages), timings, paged=document.paged)
 
     def ocr_batched(
-        self, blob: bytes, params: DetectionParams | None = None, deadline: float | None = None
+        self, upload: Upload, params: DetectionParams | None = None, deadline: float | None = None
     ) -> OcrResult:
-        """Every crop goes to the bucket, where it shares batches with other requests' crops."""
-        deadline = self.deadline() if deadline is None else deadline
-        self._check_queue()
-        document = self.prepare(blob, self.decode(blob), params, deadline)
-        return self._batched([document], deadline)[0]
+        """Every crop of every page goes to the bucket in one read, where the pages share
+        batches with each other and with other requests' crops."""
+        return self.ocr_many([upload], params, deadline)[0]
 
     def ocr_many(
         self,
-        blobs: Sequence[bytes],
+        uploads: Sequence[Upload],
         params: DetectionParams | None = None,
         deadline: float | None = None,
     ) -> list[OcrResult]:
-        """Several images through the batched path, their crops in one read; answers in order.
+        """Several uploads through the batched path, their crops in one read; answers in order.
 
-        Every image is decoded first, so a bad one fails the request before any work is done;
-        then every image is detected (side by side), and only then do all the request's crops
-        go to the bucket together, so the images share batches instead of the first image's
-        crops flushing on their own while the next image is still being detected. All images
-        share ``deadline``, which gives OCR_TIMEOUT_S for each image (the HTTP layer sets it
-        that way; without one, the clock starts now).
+        Every upload is opened first, so a bad one fails the request before any work is done,
+        and their pages together may number at most OCR_MAX_PAGES; then every page is detected
+        (side by side), and only then do all the request's crops go to the bucket together, so
+        the pages share batches instead of the first page's crops flushing on their own while
+        the next page is still being detected. All pages share ``deadline``, which gives
+        OCR_TIMEOUT_S for each page (the HTTP layer sets it that way; without one, the clock
+        starts now).
 
-        Each image's answer has the /pipeline fields, with these meanings for a /batch_ocr:
+        Each upload's answer has the /pipeline fields, with these meanings for a /batch_ocr:
         ``batches`` lists the batches that carried the request's crops (the same list for every
-        image: one batch may hold crops of several images); ``timings_ms.std`` is that image's
-        own detection, ``str`` and ``queue_wait`` are those of the shared read, and ``total``
-        runs from the start of that image's detection to the end of the shared read.
+        upload: one batch may hold crops of several pages); ``timings_ms.std`` runs from the start
+        of that upload's first page's detection to the end of its last's, ``str`` and
+        ``queue_wait`` are those of the shared read, and ``total`` runs from the start of that
+        upload's first detection to the end of the shared read.
         """
-        if deadline is None:
-            deadline = time.time() + self.settings.ocr_timeout_s * max(1, len(blobs))
         self._check_queue()
-        images = [self.decode(blob) for blob in blobs]
-        pool = ThreadPoolExecutor(max_workers=min(8, len(blobs)) or 1)
+        documents = self.open_all(uploads)
+        pages = [page for document in documents for page in document.pages]
+        deadline = self.deadline(len(pages)) if deadline is None else deadline
+        pool = ThreadPoolExecutor(max_workers=min(8, len(pages)) or 1)
         try:
-            futures = [
-                pool.submit(self.prepare, blob, image, params, deadline)
-                for blob, image in zip(blobs, images, strict=True)
-            ]
-            documents = [future.result() for future in futures]
+            futures = [pool.submit(self.prepare, page, params, deadline) for page in pages]
+            detected = [future.result() for future in futures]
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # a failed image stops the rest
-        return self._batched(documents, deadline)
+            pool.shutdown(wait=True, cancel_futures=True)  # a failed page stops the rest
+        return self._batched(documents, detected, deadline)
 
     def _check_queue(self) -> None:
         """Refuse batched work (503) while more crops wait than STR_MAX_QUEUED_CROPS: the
@@ -196,27 +234,48 @@ class OcrPipeline:
                 retry_after_s=2,
             )
 
-    def _batched(self, documents: Sequence[DetectedImage], deadline: float) -> list[OcrResult]:
-        """Read the crops of all ``documents`` in one bucket read; one answer per document."""
+    def _batched(
+        self,
+        documents: Sequence[Document],
+        detected: Sequence[DetectedImage],
+        deadline: float,
+    ) -> list[OcrResult]:
+        """Read the crops of all ``detected`` pages in one bucket read; one answer per
+        document, its pages in order."""
         remaining = deadline - time.time()
         if remaining <= 0:
             raise Timeout(
                 f"OCR did not finish by the request's deadline (OCR_TIMEOUT_S="
                 f"{self.settings.ocr_timeout_s:g}s or X-OCR-Deadline): detection alone took it"
             )
-        crops = [crop for document in documents for crop in document.crops]
+        crops = [crop for page in detected for crop in page.crops]
         reading = self.batched.read(crops, remaining)
-        results = []
+        pages = []
         start = 0
+        for page in detected:
+            end = start + len(page.crops)
+            pages.append(build_page(page.detection, reading.results[start:end], page.segments))
+            start = end
+        results = []
+        first = 0
         for document in documents:
-            end = start + len(document.crops)
+            mine = range(first, first + len(document.pages))
+            first = mine.stop
+            first_start = min(detected[i].started for i in mine)
+            last_end = max(detected[i].started + detected[i].std_ms / 1000.0 for i in mine)
             timings = {
-                "std": document.std_ms,
+                "std": (last_end - first_start) * 1000.0,
                 "str": reading.str_ms,
                 "queue_wait": reading.queue_wait_ms,
-                "total": _ms(document.started),
+                "total": _ms(first_start),
             }
-            page = build_page(document.detection, reading.results[start:end], document.segments)
-            results.append(OcrResult("batched", page, timings, tuple(reading.batches)))
-            start = end
+            results.append(
+                OcrResult(
+                    "batched",
+                    tuple(pages[i] for i in mine),
+                    timings,
+                    tuple(reading.batches),
+                    paged=document.paged,
+                )
+            )
         return results

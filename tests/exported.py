@@ -48,10 +48,11 @@ def pdf_pages_text(path: Path) -> list[str]:
     return out.stdout.split("\f")[:-1]
 
 
-def pdf_word_boxes(path: Path) -> list[tuple[str, list[float]]]:
-    """Every text-layer word ``pdftotext -bbox`` finds, with its box in image pixels."""
+def pdf_word_boxes(path: Path, dpi: float = PDF_DPI) -> list[tuple[str, list[float]]]:
+    """Every text-layer word ``pdftotext -bbox`` finds, with its box in the pixels of a page
+    image at ``dpi`` (an image's default, or the resolution a PDF page was rendered at)."""
     out = subprocess.run(
         ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
     )
-    px = PDF_DPI / 72.0
+    px = dpi / 72.0
     return [(text, [float(v) * px for v in box]) for *box, text in _WORD.findall(out.stdout)]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import html
+import re
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
+from common.documents import PageImage
 from common.exports import export_hocr, export_pdf, export_text
 from common.results import Box, Line, Page, Word
 from tests.exported import hocr_items, pdf_pages_text, pdf_word_boxes
@@ -50,7 +53,7 @@ def test_hocr_reads_back_into_the_same_words_boxes_and_confidences():
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (pdftotext)")
 def test_the_pdf_text_layer_lies_on_the_words(tmp_path):
     page = make_page()
-    image = np.full((page.height, page.width, 3), 255, np.uint8)
+    image = PageImage(np.full((page.height, page.width, 3), 255, np.uint8))
     path = tmp_path / "page.pdf"
     path.write_bytes(export_pdf([page, page], [image, image]))
     assert [text.split() for text in pdf_pages_text(path)] == [
@@ -62,6 +65,24 @@ def test_the_pdf_text_layer_lies_on_the_words(tmp_path):
     for (_, got), want in zip(found, expected, strict=True):
         (wx0, wy0), _, (wx1, wy1), _ = want.box.quad
         assert got == pytest.approx([wx0, wy0, wx1, wy1], abs=3), want.text
+
+
+@pytest.mark.skipif(shutil.which("pdfinfo") is None, reason="needs poppler-utils (pdfinfo)")
+def test_a_pdf_page_keeps_its_physical_size_and_its_words_boxes(tmp_path):
+    """A page rendered from a PDF at 300 dpi goes back at its own size, not at PDF_DPI's."""
+    page = make_page()
+    image = PageImage(np.full((page.height, page.width, 3), 255, np.uint8), dpi=300.0)
+    path = tmp_path / "page.pdf"
+    path.write_bytes(export_pdf([page], [image]))
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
+    size = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info.stdout)
+    assert size is not None, info.stdout
+    assert [float(v) for v in size.groups()] == pytest.approx(
+        [page.width * 72 / 300, page.height * 72 / 300], abs=0.01
+    )
+    found = dict(pdf_word_boxes(path, dpi=300.0))
+    (x0, y0), _, (x1, y1), _ = page.words[0].box.quad
+    assert found["Total"] == pytest.approx([x0, y0, x1, y1], abs=3)
 
 
 def test_a_page_comes_back_whole_from_its_json_answer():

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from common.config import Settings
+from common.documents import PageImage
 from common.errors import InvalidImage, Overloaded, Timeout
 from common.layout import in_reading_order
 from common.params import DetectionParams
@@ -44,12 +45,10 @@ class FakeDetector:
         self.calls: list[int] = []
         self._lock = threading.Lock()
 
-    def detect(
-        self, blob: bytes, image: np.ndarray, params: DetectionParams, deadline: float
-    ) -> Detection:
+    def detect(self, page: PageImage, params: DetectionParams, deadline: float) -> Detection:
         if time.time() >= deadline:
             raise Timeout("deadline passed before detection")
-        k = int(image[0, 0, 0]) // WIDTH
+        k = int(page.image[0, 0, 0]) // WIDTH
         with self._lock:
             self.calls.append(k)
         time.sleep(self.delay_s)
