@@ -12,11 +12,14 @@ licensed, and a wheel with no system library to install).
 
 from __future__ import annotations
 
+import io
+import math
 import threading
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from common.errors import (
     EmptyDocument,
@@ -87,38 +90,58 @@ def open_document(data: bytes, limits: DocumentLimits) -> Document:
     return Document("tiff", tuple(PageImage(image) for image in images))
 
 
-def _render_pdf(data: bytes, limits: DocumentLimits) -> list[PageImage]:
-    import pypdfium2 as pdfium
+def page_count(data: bytes) -> int:
+    """How many pages ``open_document`` would give, from the file's structure alone (a PDF's
+    page tree, a TIFF's page directories): what a progress bar counts before the work. An
+    unreadable file counts one page; opening it says what is wrong."""
+    try:
+        if data[:1024].lstrip().startswith(PDF_MAGIC):
+            with _PDFIUM_LOCK:
+                pdf = _open_pdf(data)
+                try:
+                    return max(1, len(pdf))
+                finally:
+                    pdf.close()
+        image = Image.open(io.BytesIO(data))
+        return max(1, getattr(image, "n_frames", 1)) if image.format == "TIFF" else 1
+    except Exception:  # any unreadable file is one page, for opening it to report on
+        return 1
 
+
+def _render_pdf(data: bytes, limits: DocumentLimits) -> list[PageImage]:
     scale = limits.dpi / POINTS_PER_INCH
     with _PDFIUM_LOCK:
-        try:
-            pdf = pdfium.PdfDocument(data)
-        except pdfium.PdfiumError as exc:
-            raise _open_error(exc) from None
+        pdf = _open_pdf(data)
         try:
             count = len(pdf)
+            if count < 1:
+                raise EmptyDocument("the PDF has no pages")
             if count > limits.max_pages:
                 raise TooManyPages(
                     f"the PDF has {count} pages; the limit is {limits.max_pages} (OCR_MAX_PAGES)"
                 )
             for index in range(count):
-                width, height = (round(side * scale) for side in pdf.get_page_size(index))
+                # PDFium's own rounding of the rendered size, so the check is of what renders
+                width, height = (math.ceil(side * scale) for side in pdf.get_page_size(index))
                 _check_page(index + 1, width, height, limits)
             return [_render_page(pdf, index, scale, limits.dpi) for index in range(count)]
         finally:
             pdf.close()
 
 
-def _open_error(exc: Exception) -> Exception:
+def _open_pdf(data: bytes):
+    """The PDF opened by PDFium (the caller closes it, while ``data`` is still alive), or the
+    error saying why not. Opened through the raw call: pypdfium2's own treats a PDF without
+    pages as a failure and reports whatever error PDFium last recorded, even another file's."""
+    import pypdfium2 as pdfium
     import pypdfium2.raw as raw
 
-    code = getattr(exc, "err_code", None)
-    if code in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY):
-        return EncryptedPdf("the PDF is encrypted and needs a password; send it decrypted")
-    if code == raw.FPDF_ERR_SUCCESS:  # it opened, and has no page
-        return EmptyDocument("the PDF has no pages")
-    return InvalidPdf("the PDF is truncated or corrupt: PDFium could not open it")
+    document = raw.FPDF_LoadMemDocument64(data, len(data), None)
+    if not document:
+        if raw.FPDF_GetLastError() in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY):
+            raise EncryptedPdf("the PDF is encrypted and needs a password; send it decrypted")
+        raise InvalidPdf("the PDF is truncated or corrupt: PDFium could not open it")
+    return pdfium.PdfDocument(document)
 
 
 def _check_page(number: int, width: int, height: int, limits: DocumentLimits) -> None:

@@ -55,3 +55,63 @@ def png_header_only(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def pdf_bytes(images_rgb: list[np.ndarray], dpi: float = 200.0) -> bytes:
+    """A scanned document: each image one PDF page, sized so that rendering the page at ``dpi``
+    gives back the image's own pixel size (built with fpdf2, as the service's exports are)."""
+    import io
+
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="pt")
+    pdf.set_auto_page_break(False)
+    pdf.set_margin(0)
+    for image in images_rgb:
+        height, width = image.shape[:2]
+        size = (width * 72.0 / dpi, height * 72.0 / dpi)
+        pdf.add_page(format=size)
+        pdf.image(io.BytesIO(png_bytes(image)), x=0, y=0, w=size[0], h=size[1])
+    return bytes(pdf.output())
+
+
+def tiff_bytes(images_rgb: list[np.ndarray]) -> bytes:
+    """A multi-page TIFF, one page per image (Pillow, LZW-compressed)."""
+    import io
+
+    from PIL import Image
+
+    frames = [Image.fromarray(image) for image in images_rgb]
+    out = io.BytesIO()
+    frames[0].save(
+        out, format="TIFF", save_all=True, append_images=frames[1:], compression="tiff_lzw"
+    )
+    return out.getvalue()
+
+
+def blank_pdf(pages: int, size: tuple[float, float] = (612, 792), password: str = "") -> bytes:
+    """``pages`` empty pages of ``size`` points; with ``password`` it opens only with it."""
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="pt")
+    for _ in range(pages):
+        pdf.add_page(format=size)
+    if password:
+        pdf.set_encryption(owner_password="owner", user_password=password)
+    return bytes(pdf.output())
+
+
+def pdf_without_pages() -> bytes:
+    """A well-formed PDF whose page tree is empty (fpdf2 won't write one), offsets exact."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+    out += trailer % (len(objects) + 1, xref)
+    return bytes(out)
