@@ -1,10 +1,12 @@
-"""Command-line OCR: python -m pipeline.cli IMAGE_OR_DIR... [--json] [--url URL] [--out DIR].
+"""Command-line OCR: python -m pipeline.cli FILE_OR_DIR... [--json] [--url URL] [--out DIR].
 
-In-process by default (both models load here, no server or broker needed); with ``--url`` it
-sends each file to a running pipeline instead. Prints the text of each file, or one JSON answer
-per line with ``--json``; with ``--out DIR`` it writes one file per image there instead, in
-``--format`` (json, txt, hocr, or pdf: a searchable PDF). A progress bar on stderr moves as
-each file is done.
+Reads images, PDFs and multi-page TIFFs. In-process by default (both models load here, no
+server or broker needed); with ``--url`` it sends each file to a running pipeline instead.
+Prints the text of each file (a document's page by page), or one JSON answer per line with
+``--json``; with ``--out DIR`` it writes one file per input there instead, in ``--format``
+(json, txt, hocr, or pdf: a searchable PDF). A progress bar on stderr counts pages: a file's
+pages are added as soon as that file is done (a document's pages are read together, so that
+their crops share batches).
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ import requests
 from tqdm import tqdm
 
 from common.config import Settings
+from common.documents import DocumentLimits, open_document, page_count
 from common.errors import OcrError
 from common.exports import FORMATS, export_document
-from common.images import decode_image
-from common.results import Page
+from common.results import pages_from_export
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
+INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".pdf"})
 # Files in flight at once on the batched path: one is detected while the crops of the others
 # wait in the bucket, so their crops share batches. Four is the servers' OCR_MAX_INFLIGHT default.
 IN_FLIGHT = 4
@@ -37,13 +39,13 @@ ReadOne = Callable[[Path], dict]
 Emit = Callable[[Path, dict], None]
 
 
-def find_images(paths: Sequence[str]) -> list[Path]:
-    """Files as given, and the image files inside folders (recursively, sorted)."""
+def find_inputs(paths: Sequence[str]) -> list[Path]:
+    """Files as given, and the image and PDF files inside folders (recursively, sorted)."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in INPUT_SUFFIXES))
         elif path.is_file():
             found.append(path)
         else:
@@ -60,14 +62,14 @@ def _in_process_reader(mode: str, params: dict) -> ReadOne:
     detection = parse_fields(DetectionParams, params, settings.profile.detection)
 
     def read(file: Path) -> dict:
-        # The model takes the files in flight in turns, so a file may wait for the others
-        # before its own work starts: its budget covers theirs too.
-        deadline = time.time() + settings.ocr_timeout_s * IN_FLIGHT
         try:
-            blob = file.read_bytes()
+            document = pipeline.open(file.read_bytes())
+            # The model takes the files in flight in turns, so a file may wait for the others
+            # before its own work starts: its budget (per page) covers theirs too.
+            deadline = time.time() + settings.ocr_timeout_s * IN_FLIGHT * len(document.pages)
             if mode == "batched":
-                return pipeline.ocr_batched(blob, detection, deadline).export()
-            return pipeline.ocr_sequential(blob, detection, deadline).export()
+                return pipeline.ocr_batched(document, detection, deadline).export()
+            return pipeline.ocr_sequential(document, detection, deadline).export()
         except OcrError as exc:
             return exc.to_dict()
 
@@ -142,14 +144,18 @@ def _printer(as_json: bool) -> Emit:
             print(json.dumps({"file": str(file)} | answer), flush=True)
         elif "error" in answer:
             print(f"{file}: error: {answer['error']['message']}", file=sys.stderr)
+        elif "pages" in answer:
+            for page in answer["pages"]:
+                print(f"==> {file} (page {page['page']}) <==\n{page['text']}\n", flush=True)
         else:
             print(f"==> {file} <==\n{answer['text']}\n", flush=True)
 
     return emit
 
 
-def _writer(folder: Path, fmt: str, max_pixels: int) -> Emit:
-    """Write each answer to ``folder``/<image name>.<format>; errors go to stderr."""
+def _writer(folder: Path, fmt: str, limits: DocumentLimits) -> Emit:
+    """Write each answer to ``folder``/<input name>.<format>; errors go to stderr. The PDF's
+    page images are the input's pages, opened again here as the server opened them."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def emit(file: Path, answer: dict) -> None:
@@ -160,8 +166,8 @@ def _writer(folder: Path, fmt: str, max_pixels: int) -> Emit:
         if fmt == "json":
             target.write_text(json.dumps(answer), encoding="utf-8")
             return
-        pages = [Page.from_export(answer)]
-        body = export_document(fmt, pages, lambda: [decode_image(file.read_bytes(), max_pixels)])
+        pages = pages_from_export(answer)
+        body = export_document(fmt, pages, lambda: open_document(file.read_bytes(), limits).pages)
         if isinstance(body, bytes):
             target.write_bytes(body)
         else:
@@ -175,13 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m pipeline.cli",
         description="Read the text in images, in process or through a running pipeline.",
     )
-    parser.add_argument("paths", nargs="+", help="image files or folders of images")
+    parser.add_argument("paths", nargs="+", help="images, PDFs, or folders of them")
     parser.add_argument("--json", action="store_true", help="print one JSON answer per line")
     parser.add_argument("--url", help="a running pipeline, e.g. http://127.0.0.1:5000")
     parser.add_argument("--mode", choices=("batched", "sequential"), default="batched")
     parser.add_argument("--canvas-size", type=int, help="CRAFT canvas (default 1280)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per file (--url)")
-    parser.add_argument("--out", type=Path, help="write one file per image into this folder")
+    parser.add_argument("--out", type=Path, help="write one file per input into this folder")
     parser.add_argument(
         "--format", choices=FORMATS, default="txt", help="what --out writes (default txt)"
     )
@@ -190,11 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--format needs --out DIR (or use --json to print JSON)")
 
     try:
-        files = find_images(args.paths)
+        files = find_inputs(args.paths)
     except FileNotFoundError as exc:
         parser.error(str(exc))
     if not files:
-        parser.error("no images found (png, jpg, tif, webp, bmp)")
+        parser.error("no images or PDFs found (png, jpg, tif, webp, bmp, pdf)")
     params = {"canvas_size": args.canvas_size} if args.canvas_size else {}
     read = (
         _http_reader(args.url, args.mode, params, args.timeout)
@@ -202,13 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         else _in_process_reader(args.mode, params)
     )
     in_flight = IN_FLIGHT if args.mode == "batched" else 1
-    with tqdm(total=len(files), unit="file", file=sys.stderr, disable=len(files) < 2) as bar:
+    pages = {file: page_count(file.read_bytes()) for file in files}
+    total = sum(pages.values())
+    with tqdm(total=total, unit="page", file=sys.stderr, disable=total < 2) as bar:
         emit = (
-            _writer(args.out, args.format, Settings.from_env().ocr_max_pixels)
+            _writer(args.out, args.format, Settings.from_env().document_limits)
             if args.out
             else _printer(args.json)
         )
-        failures = read_files(files, read, emit, lambda _file: bar.update(1), in_flight)
+        failures = read_files(files, read, emit, lambda file: bar.update(pages[file]), in_flight)
     return 1 if failures else 0
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from pipeline.cli import find_images, main, read_files
+from pipeline.cli import find_inputs, main, read_files
 from tests.exported import hocr_items, pdf_pages_text
-from tests.render import render_words
+from tests.render import pdf_bytes, render_words
 from tests.service.conftest import ocr_stack
 
 
@@ -25,7 +25,7 @@ def pages(tmp_path: Path) -> Path:
 
 
 def test_folders_expand_to_their_images(pages: Path) -> None:
-    assert [p.name for p in find_images([str(pages)])] == ["a.png", "b.jpg"]
+    assert [p.name for p in find_inputs([str(pages)])] == ["a.png", "b.jpg"]
 
 
 def test_in_process_json_output(pages: Path, capsys: pytest.CaptureFixture) -> None:
@@ -62,6 +62,33 @@ def test_out_writes_a_searchable_pdf_and_hocr_per_image_from_a_running_pipeline(
     assert pdf_pages_text(out / "a.pdf")[0].split() == ["HELLO", "world"]
     words = [t for cls, _, t in hocr_items((out / "b.hocr").read_text()) if cls == "ocrx_word"]
     assert words == ["second", "FILE"]
+
+
+def test_a_pdf_is_read_page_by_page_exported_whole_and_counted_in_pages(
+    tmp_path: Path, base_settings, detector, recognizer, capsys: pytest.CaptureFixture
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    drawn = [render_words(words)[0] for words in ([["Invoice", "2024"]], [["Thank", "you"]])]
+    (inputs / "doc.pdf").write_bytes(pdf_bytes(drawn))
+    cv2.imwrite(str(inputs / "page.png"), render_words([["HELLO", "world"]])[0])
+    out = tmp_path / "out"
+    with ocr_stack("embedded", base_settings, detector, recognizer) as (url, _):
+        args = [str(inputs), "--url", url, "--canvas-size", "640"]
+        assert main(args) == 0
+        printed = capsys.readouterr()
+        assert main([*args, "--out", str(out), "--format", "txt"]) == 0
+        if shutil.which("pdftotext") is not None:
+            assert main([*args, "--out", str(out), "--format", "pdf"]) == 0
+    assert "==> " + str(inputs / "doc.pdf") + " (page 2) <==\nThank you" in printed.out
+    assert "3/3" in printed.err  # the bar counts the PDF's two pages and the image
+    assert (out / "doc.txt").read_text() == "Invoice 2024\fThank you\n"
+    assert (out / "page.txt").read_text() == "HELLO world\n"
+    if shutil.which("pdftotext") is not None:
+        assert [t.split() for t in pdf_pages_text(out / "doc.pdf")] == [
+            ["Invoice", "2024"],
+            ["Thank", "you"],
+        ]
 
 
 def test_a_format_without_an_output_folder_is_refused(pages: Path) -> None:
