@@ -80,6 +80,12 @@ class Stack:
     queue: str
     run_dir: Path
     ocr_timeout_s: float = 30.0
+    # The chaos run reads with the official profile: one torch read per word keeps a worker's
+    # batch long enough (a few hundred ms) to be caught mid-batch from /proc; the fast
+    # profile's int8 line reads take a few ms. Delivery, acks and redelivery are the same in
+    # every profile. Benchmarks pass the profile they measure.
+    profile: str = "official"
+    threads: int = 1  # torch/ONNX threads per process (OCR_THREADS)
     services: dict[str, Service] = field(default_factory=dict)
     workers: list[Service] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
@@ -90,12 +96,9 @@ class Stack:
         return env | {
             "RABBITMQ_URL": self.rabbitmq_url,
             "STR_QUEUE": self.queue,
-            "OCR_THREADS": "1",
+            "OCR_THREADS": str(self.threads),
             "OCR_DEVICE": "cpu",
-            # One torch read per word keeps a worker's batch long enough (a few hundred ms) to
-            # be caught mid-batch from /proc; the fast profile's int8 line reads take a few ms.
-            # Delivery, acks and redelivery are the same in every profile.
-            "OCR_PROFILE": "official",
+            "OCR_PROFILE": self.profile,
             "OCR_TIMEOUT_S": str(self.ocr_timeout_s),
             "PYTHONPATH": str(REPO_ROOT),
             "PYTHONUNBUFFERED": "1",
@@ -116,12 +119,15 @@ class Stack:
         handle.close()
         return log, process
 
-    def start_service(self, kind: str) -> Service:
-        """Start std, str or pipeline; a restarted one keeps its port."""
+    def start_service(self, kind: str, mode: str = "distributed") -> Service:
+        """Start std, str or pipeline (in ``mode``: distributed, or embedded with both models
+        in it); a restarted one keeps its port."""
         port = self.ports.setdefault(kind, free_port())
         argv, extra = service_command(kind, port)
         env = self.base_env() | extra
-        if kind == "pipeline":
+        if kind == "pipeline" and mode == "embedded":
+            env |= {"OCR_MODE": "embedded"}
+        elif kind == "pipeline":
             env |= {
                 "OCR_MODE": "distributed",
                 "STD_URL": f"http://127.0.0.1:{self.ports['std']}",
