@@ -215,7 +215,10 @@ class OcrPipeline:
         documents = self.open_all(uploads)
         pages = [page for document in documents for page in document.pages]
         deadline = self.deadline(len(pages)) if deadline is None else deadline
-        pool = ThreadPoolExecutor(max_workers=min(8, len(pages)) or 1)
+        # Pages in flight at once: no more than a service admits (OCR_MAX_INFLIGHT), or one
+        # request's pages would be refused by std_service as overload of their own making.
+        in_flight = max(1, min(len(pages), self.settings.ocr_max_inflight))
+        pool = ThreadPoolExecutor(max_workers=in_flight)
         try:
             futures = [pool.submit(self.prepare, page, params, deadline) for page in pages]
             detected = [future.result() for future in futures]

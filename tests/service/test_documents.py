@@ -209,3 +209,18 @@ def test_the_page_limit_counts_a_whole_request(
     assert over_tiff.json()["error"]["code"] == "too_many_pages"
     assert over_batch.status_code == 413, over_batch.text
     assert "2 files have more than 3 pages" in over_batch.json()["error"]["message"]
+
+
+def test_a_document_with_more_pages_than_a_service_admits_at_once_is_read_whole(
+    base_settings, queue_name, detector, recognizer, drawn, broker
+):
+    """Distributed, each page is a /detection call: no more go at once than std admits."""
+    settings = base_settings.with_overrides(str_queue=queue_name, ocr_max_inflight=2)
+    blob = pdf_bytes([image for image, _ in drawn] * 3)
+    with ocr_stack("distributed", settings, detector, recognizer) as (url, _):
+        answer = _post(url, "/pipeline", "doc.pdf", blob)
+    assert answer.status_code == 200, answer.text
+    assert [page["text"] for page in answer.json()["pages"]] == [
+        "Invoice 2024\nTotal due 74.68",
+        "Thank you",
+    ] * 3
