@@ -12,14 +12,13 @@ licensed, and a wheel with no system library to install).
 
 from __future__ import annotations
 
-import io
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from common.errors import (
     EmptyDocument,
@@ -27,6 +26,7 @@ from common.errors import (
     ImageTooLarge,
     InvalidImage,
     InvalidPdf,
+    OcrError,
     TooManyPages,
 )
 from common.images import decode_pages
@@ -80,35 +80,47 @@ class Document:
         return self.kind != "image"
 
 
-def open_document(data: bytes, limits: DocumentLimits) -> Document:
-    """The pages of a PDF, a multi-page TIFF or any image ``common.images`` decodes."""
-    if data[:1024].lstrip().startswith(PDF_MAGIC):
-        return Document("pdf", tuple(_render_pdf(data, limits)))
-    images = decode_pages(data, limits.max_pixels, limits.max_pages)
-    if len(images) == 1:
-        return Document("image", (PageImage(images[0], source=data),))
+def open_document(
+    data: bytes, limits: DocumentLimits, only: Sequence[int] | None = None
+) -> Document:
+    """The pages of a PDF, a multi-page TIFF or any image ``common.images`` decodes; with
+    ``only``, just those pages (0-based; a job reads its document a page at a time), after the
+    whole document's checks."""
+    if _is_pdf(data):
+        count, pages = _read_pdf(data, limits, only)
+        return Document("pdf", tuple(pages))
+    count, images = decode_pages(data, limits.max_pixels, limits.max_pages, only)
+    if count == 1:
+        return Document("image", tuple(PageImage(image, source=data) for image in images))
     return Document("tiff", tuple(PageImage(image) for image in images))
 
 
+def check_document(data: bytes, limits: DocumentLimits) -> int:
+    """The page count of a document that ``open_document`` would open, every check made and
+    no page rendered: what a job stores at submission, before any work."""
+    if _is_pdf(data):
+        return _read_pdf(data, limits, ())[0]
+    return decode_pages(data, limits.max_pixels, limits.max_pages, ())[0]
+
+
 def page_count(data: bytes) -> int:
-    """How many pages ``open_document`` would give, from the file's structure alone (a PDF's
-    page tree, a TIFF's page directories): what a progress bar counts before the work. An
+    """How many pages a file has, from its structure alone (a PDF's page tree, a TIFF's page
+    directories), whatever the limits: what a progress bar counts before the work. An
     unreadable file counts one page; opening it says what is wrong."""
     try:
-        if data[:1024].lstrip().startswith(PDF_MAGIC):
-            with _PDFIUM_LOCK:
-                pdf = _open_pdf(data)
-                try:
-                    return max(1, len(pdf))
-                finally:
-                    pdf.close()
-        image = Image.open(io.BytesIO(data))
-        return max(1, getattr(image, "n_frames", 1)) if image.format == "TIFF" else 1
-    except Exception:  # any unreadable file is one page, for opening it to report on
+        return check_document(data, DocumentLimits(2**62, 2**31, 72.0))
+    except OcrError:
         return 1
 
 
-def _render_pdf(data: bytes, limits: DocumentLimits) -> list[PageImage]:
+def _is_pdf(data: bytes) -> bool:
+    return data[:1024].lstrip().startswith(PDF_MAGIC)
+
+
+def _read_pdf(
+    data: bytes, limits: DocumentLimits, only: Sequence[int] | None
+) -> tuple[int, list[PageImage]]:
+    """The page count and the rendered pages (all, or ``only`` those), after every check."""
     scale = limits.dpi / POINTS_PER_INCH
     with _PDFIUM_LOCK:
         pdf = _open_pdf(data)
@@ -124,7 +136,10 @@ def _render_pdf(data: bytes, limits: DocumentLimits) -> list[PageImage]:
                 # PDFium's own rounding of the rendered size, so the check is of what renders
                 width, height = (math.ceil(side * scale) for side in pdf.get_page_size(index))
                 _check_page(index + 1, width, height, limits)
-            return [_render_page(pdf, index, scale, limits.dpi) for index in range(count)]
+            chosen = range(count) if only is None else only
+            if any(not 0 <= index < count for index in chosen):
+                raise InvalidPdf(f"the PDF has {count} pages, not pages {list(chosen)}")
+            return count, [_render_page(pdf, index, scale, limits.dpi) for index in chosen]
         finally:
             pdf.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -40,9 +41,13 @@ def decode_image(
 
 
 def decode_pages(
-    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, max_pages: int = 1
-) -> list[np.ndarray]:
-    """Every page of a multi-page TIFF as RGB arrays (any other image is one page).
+    data: bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pages: int = 1,
+    only: Sequence[int] | None = None,
+) -> tuple[int, list[np.ndarray]]:
+    """The page count of an image and its pages as RGB arrays: every page of a multi-page TIFF
+    (or ``only`` those, 0-based), any other image as its one page.
 
     The pages are counted, at most ``max_pages`` + 1 of them, and each page's size is checked
     from its header before any pixel is decoded, so a file declaring thousands of pages or one
@@ -50,7 +55,8 @@ def decode_pages(
     """
     image = _open(data)
     if image.format != "TIFF":
-        return [_decode_frame(image, max_pixels)]
+        _check_size(*image.size, max_pixels)
+        return 1, [_decode_frame(image, max_pixels)] if only is None or 0 in only else []
     sizes = []
     try:
         while True:
@@ -65,10 +71,12 @@ def decode_pages(
     for number, (width, height) in enumerate(sizes, start=1):
         _check_size(width, height, max_pixels, f"page {number} is ")
     pages = []
-    for index in range(len(sizes)):
+    for index in range(len(sizes)) if only is None else only:
+        if not 0 <= index < len(sizes):
+            raise InvalidImage(f"the TIFF has no page {index + 1}")
         image.seek(index)
         pages.append(_decode_frame(image, max_pixels))
-    return pages
+    return len(sizes), pages
 
 
 def _check_size(width: int, height: int, max_pixels: int, what: str = "image is ") -> None:
