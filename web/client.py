@@ -26,9 +26,11 @@ METRICS_TIMEOUT_S = 10.0
 # The pipeline's OCR_MAX_UPLOAD_MB default: the uploader refuses what the backend would refuse.
 DEFAULT_MAX_UPLOAD_MB = 20
 
-# The extensions the uploader accepts: the formats the services decode.
+# The extensions the uploader accepts: the formats the services decode, PDFs first (documents).
 IMAGE_TYPES = ("png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp")
+UPLOAD_TYPES = ("pdf", *IMAGE_TYPES)
 MIME_TYPES = {
+    "pdf": "application/pdf",
     "png": "image/png",
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
@@ -42,6 +44,24 @@ MIME_TYPES = {
 MODES = {
     "sequential": ("/ocr", "Sequential (/ocr)"),
     "batched": ("/pipeline", "Batched (/pipeline)"),
+}
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One of the files the pipeline makes of a result (``format=...``), as the page offers it."""
+
+    label: str
+    suffix: str  # appended to the upload's stem for the download's name
+    mime: str  # the media type the pipeline answers it with (and the download is saved as)
+
+
+# format -> how the page offers it. The page makes .txt itself (the answer's text is the
+# pipeline's txt export, pages joined by form feeds); fetch_export takes all three.
+EXPORT_FORMATS = {
+    "pdf": ExportFormat("searchable PDF", "-searchable.pdf", "application/pdf"),
+    "hocr": ExportFormat("hOCR", ".hocr", "application/xhtml+xml"),
+    "txt": ExportFormat("text", ".txt", "text/plain"),
 }
 
 # Official CRAFT defaults: where the page's detection settings start.
@@ -113,6 +133,10 @@ class Outcome:
     answer: dict | None = None
     error: PageError | None = None
     settings: dict = field(default_factory=dict)
+    # The form fields the answer was read with, so an export asked for later matches it even
+    # after the sidebar has changed; and the exports fetched so far, format -> file.
+    fields: dict[str, str] = field(default_factory=dict)
+    exports: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -154,14 +178,47 @@ def read_document(
     fields: Mapping[str, str] | None = None,
     session: requests.Session | None = None,
 ) -> dict:
-    """POST one image to /ocr or /pipeline and return its answer; failures raise PageError."""
+    """POST one image or document to /ocr or /pipeline and return its answer (a single image's
+    fields, or a document's ``pages``); failures raise PageError."""
+    response = _post(config, name, data, mode, dict(fields or {}), session)
+    return parse_answer(response.status_code, response.content)
+
+
+def fetch_export(
+    config: WebConfig,
+    name: str,
+    data: bytes,
+    mode: str,
+    fmt: str,
+    fields: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+) -> bytes:
+    """The pipeline's ``fmt`` export (a key of EXPORT_FORMATS) of one upload: it reads the
+    upload again, since it keeps nothing between requests. Failures raise PageError."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export {fmt!r}; choose one of {sorted(EXPORT_FORMATS)}")
+    response = _post(config, name, data, mode, dict(fields or {}) | {"format": fmt}, session)
+    return parse_export(
+        response.status_code, response.content, response.headers.get("Content-Type", ""), fmt
+    )
+
+
+def _post(
+    config: WebConfig,
+    name: str,
+    data: bytes,
+    mode: str,
+    fields: dict[str, str],
+    session: requests.Session | None,
+) -> requests.Response:
+    """One upload to the mode's endpoint; every transport failure as a PageError."""
     url = config.pipeline_url + endpoint_for(mode)
     http = session or requests
     try:
-        response = http.post(
+        return http.post(
             url,
             files={"image": (name, data, mime_type(name))},
-            data=dict(fields or {}),
+            data=fields,
             headers=config.headers(),
             timeout=(CONNECT_TIMEOUT_S, config.timeout_s),
         )
@@ -177,28 +234,64 @@ def read_document(
         raise unreachable(config.pipeline_url) from None
     except requests.exceptions.RequestException as exc:
         raise PageError("network", f"The request to the backend failed: {exc}") from None
-    return parse_answer(response.status_code, response.content)
 
 
 def parse_answer(status: int, body: bytes) -> dict:
     """The JSON answer of a 200, or a PageError worded from the contract's error body."""
-    try:
-        payload = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
-        payload = None
+    payload = _json(body)
     if status != 200:
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if isinstance(error, dict):
-            code = str(error.get("code") or "error")
-            raise PageError(code, error_message(code, str(error.get("message") or ""), status))
-        raise PageError("http_error", error_message("", "", status))
-    if not (isinstance(payload, dict) and isinstance(payload.get("words"), list)):
+        raise _error_answer(status, payload)
+    if not (isinstance(payload, dict) and _is_result(payload)):
         raise PageError(
             "bad_answer",
             "The backend answered, but not with an OCR result. Is PIPELINE_URL the pipeline's "
             "address?",
         )
     return payload
+
+
+def parse_export(status: int, body: bytes, content_type: str, fmt: str) -> bytes:
+    """The file of a 200 answer to ``format=fmt``, or a PageError like parse_answer's.
+
+    The media type must be the export's: a backend that ignores ``format`` answers JSON, and
+    that must not be saved as a PDF.
+    """
+    if status != 200:
+        raise _error_answer(status, _json(body))
+    export = EXPORT_FORMATS[fmt]
+    if content_type.split(";")[0].strip().lower() != export.mime:
+        raise PageError(
+            "bad_answer",
+            f"The backend answered, but not with a {export.label}. Is PIPELINE_URL a pipeline "
+            f"that makes them (format={fmt})?",
+        )
+    return body
+
+
+def _json(body: bytes) -> object:
+    try:
+        return json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _error_answer(status: int, payload: object) -> PageError:
+    """The contract's ``{"error": {"code", "message"}}`` worded for the page."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        code = str(error.get("code") or "error")
+        return PageError(code, error_message(code, str(error.get("message") or ""), status))
+    return PageError("http_error", error_message("", "", status))
+
+
+def _is_result(payload: dict) -> bool:
+    """A single image's answer (``words``) or a document's (``pages``, each with ``words``)."""
+    pages = payload.get("pages")
+    if isinstance(pages, list):
+        return bool(pages) and all(
+            isinstance(page, dict) and isinstance(page.get("words"), list) for page in pages
+        )
+    return isinstance(payload.get("words"), list)
 
 
 def fetch_metrics(config: WebConfig, session: requests.Session | None = None) -> str:

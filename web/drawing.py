@@ -35,12 +35,17 @@ def confidence_colour(confidence: float) -> tuple[int, int, int]:
     return tuple(round(a + (b - a) * t) for a, b in zip(start, end, strict=True))
 
 
-def open_image(data: bytes) -> Image.Image:
-    """The upload as RGB, turned upright the way the services turn it (EXIF orientation)."""
+def open_image(data: bytes, frame: int = 0) -> Image.Image:
+    """The upload (its ``frame``-th page, for a multi-page TIFF) as RGB, turned upright the way
+    the services turn it (EXIF orientation)."""
     try:
         image = Image.open(io.BytesIO(data))
+        if frame:
+            image.seek(frame)
         image = ImageOps.exif_transpose(image)
         return image.convert("RGB")
+    except EOFError:
+        raise PageError("invalid_image", f"The file has no page {frame + 1} to display.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise PageError("invalid_image", f"The page can't display this image ({exc}).") from None
 

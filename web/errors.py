@@ -1,7 +1,8 @@
 """How the page words a failure: one readable sentence for the person at the page, never a trace.
 
 Every failure the page can meet (the backend down or slow, an error answer of the HTTP contract,
-an image it can't display) becomes a PageError whose message says what happened and what to do.
+an image or a document's page it can't display) becomes a PageError whose message says what
+happened and what to do.
 """
 
 from __future__ import annotations
@@ -9,13 +10,21 @@ from __future__ import annotations
 # What each error code of the HTTP contract means to someone using the page.
 ERROR_HINTS = {
     "invalid_image": "The service could not read this file as an image "
-    "(PNG, JPEG, TIFF, WebP or BMP).",
+    "(PNG, JPEG, TIFF, WebP or BMP) or a PDF.",
+    "invalid_pdf": "The service could not open this PDF: it is damaged or cut short. "
+    "Save or export it again and upload the new copy.",
+    "empty_document": "The document has no pages to read.",
+    "encrypted_pdf": "The PDF is password-protected, and the service takes no password. "
+    "Save a copy without the password and upload that.",
     "missing_image": "The upload arrived empty.",
     "invalid_parameter": "A detection setting was rejected; check the values in the sidebar.",
     "invalid_boxes": "The request's boxes were rejected.",
     "unauthorized": "The backend wants an API key: set OCR_API_KEY for the web page.",
     "payload_too_large": "The file is larger than the backend accepts (OCR_MAX_UPLOAD_MB).",
-    "image_too_large": "The image has more pixels than the backend accepts (OCR_MAX_PIXELS).",
+    "image_too_large": "The image, or a page of the document, has more pixels than the backend "
+    "accepts (OCR_MAX_PIXELS).",
+    "too_many_pages": "The document has more pages than the backend reads in one request "
+    "(OCR_MAX_PAGES); split it into smaller files.",
     "unsupported_media_type": "The backend did not accept the upload's format.",
     "upstream_error": "A service behind the pipeline failed; try again in a moment.",
     "overloaded": "The backend is busy; try again in a few seconds.",

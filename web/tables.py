@@ -1,6 +1,8 @@
-"""An answer as the page shows it in text: table rows, timings, durations, download names.
+"""An answer as the page shows it in text: pages, table rows, timings, durations, download names.
 
 Plain functions of the pipeline's JSON answer, so the page's tables are tested without Streamlit.
+An answer is a single image's (``words`` at the top) or a document's (``pages``, each with its
+``words``); answer_pages gives both as a list of pages, so the rest needs to know neither.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from web.client import Outcome
+from web.client import MODES, Outcome
 
 # Pixel widths of the words table's columns. Sized to fit its content, the progress bar took the
 # room and the text column cut words ("JAPANES"); the words get the most, the numbers enough
@@ -22,8 +24,44 @@ WORDS_COLUMN_WIDTHS = {"#": 40, "text": 150, "confidence": 100, "det_score": 80}
 TIMING_STAGES = (("std", "STD"), ("str", "STR"), ("queue_wait", "queue wait"), ("total", "total"))
 
 
+def answer_pages(answer: Mapping) -> list[Mapping]:
+    """The answer's pages in order: a document's ``pages``, or a single image as its one page."""
+    pages = answer.get("pages")
+    if isinstance(pages, list):
+        return [page for page in pages if isinstance(page, Mapping)]
+    return [answer]
+
+
+def is_document(answer: Mapping) -> bool:
+    """A PDF or multi-page TIFF's answer: shown with page numbers, even when it has one page."""
+    return isinstance(answer.get("pages"), list)
+
+
+def all_words(answer: Mapping) -> list[Mapping]:
+    """Every page's words, in page order: what the summary counts and averages."""
+    return [word for page in answer_pages(answer) for word in page.get("words", [])]
+
+
+def result_caption(answer: Mapping, settings: Mapping) -> str:
+    """``"2 pages · 14 words · Sequential (/ocr) · canvas 640 px"``: what was read, and how."""
+    parts = [_count(len(all_words(answer)), "word")]
+    if is_document(answer):
+        parts.insert(0, _count(len(answer_pages(answer)), "page"))
+    mode = settings.get("mode")
+    if mode in MODES:
+        parts.append(MODES[mode][1])
+    if settings.get("canvas_size"):
+        parts.append(f"canvas {settings['canvas_size']} px")
+    return " · ".join(parts)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def words_table(answer: Mapping) -> list[dict]:
-    """Rows for the words table, numbered like the quads on the image."""
+    """Rows for one page's words table (a single image's answer is its page), numbered like the
+    quads on the image."""
     return [
         {
             "#": index,
@@ -61,7 +99,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def mean_confidence(answer: Mapping) -> float | None:
-    values = [float(w.get("confidence", 0.0)) for w in answer.get("words", [])]
+    values = [float(w.get("confidence", 0.0)) for w in all_words(answer)]
     return sum(values) / len(values) if values else None
 
 
@@ -72,6 +110,7 @@ def summary_row(outcome: Outcome) -> dict:
         return {
             "file": outcome.name,
             "status": "error",
+            "pages": None,
             "words": None,
             "mean confidence": None,
             "total ms": None,
@@ -83,7 +122,8 @@ def summary_row(outcome: Outcome) -> dict:
     return {
         "file": outcome.name,
         "status": "ok",
-        "words": len(answer.get("words", [])),
+        "pages": len(answer_pages(answer)),
+        "words": len(all_words(answer)),
         "mean confidence": None if confidence is None else round(confidence, 3),
         "total ms": None if total is None else round(float(total), 1),
         "message": "",
@@ -91,7 +131,8 @@ def summary_row(outcome: Outcome) -> dict:
 
 
 def text_file_name(name: str, suffix: str) -> str:
-    """``scan.png`` -> ``scan.txt``: downloads named after the upload."""
+    """``scan.png`` -> ``scan.txt``, ``scan.pdf`` -> ``scan-searchable.pdf``: downloads named
+    after the upload."""
     stem = re.sub(r"[^\w.-]+", "_", Path(name).stem).strip("._") or "document"
     return f"{stem}{suffix}"
 

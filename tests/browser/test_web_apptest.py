@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from flask import jsonify, request
+from flask import Response, jsonify, request
 from PIL import Image, UnidentifiedImageError
 from streamlit.testing.v1 import AppTest
 
@@ -74,26 +74,88 @@ def answer_for(width: int, height: int, mode: str) -> dict:
     }
 
 
+def document_for(mode: str) -> dict:
+    """A two-page document's answer: page 1 reads "Alpha Beta", page 2 (a different size)
+    "Gamma"."""
+    first = {k: v for k, v in answer_for(200, 100, mode).items() if k != "timings_ms"}
+    second = {
+        "width": 100,
+        "height": 200,
+        "words": [
+            {
+                "quad": [[10, 10], [90, 10], [90, 40], [10, 40]],
+                "text": "Gamma",
+                "confidence": 0.7,
+                "det_score": 0.9,
+            }
+        ],
+        "lines": [],
+        "text": "Gamma",
+    }
+    pages = [{"page": 1, **first}, {"page": 2, **second}]
+    return {
+        "mode": mode,
+        "pages": pages,
+        "text": "Alpha Beta\fGamma",
+        "timings_ms": answer_for(1, 1, mode)["timings_ms"],
+    }
+
+
+# Uploads the stand-in refuses as the pipeline would: file name -> (status, code).
+DOCUMENT_ERRORS = {
+    "locked.pdf": (422, "encrypted_pdf"),
+    "broken.pdf": (400, "invalid_pdf"),
+    "empty.pdf": (400, "empty_document"),
+    "huge.pdf": (413, "too_many_pages"),
+}
+EXPORT_TYPES = {"pdf": "application/pdf", "hocr": "application/xhtml+xml", "txt": "text/plain"}
+
+
+def error(status: int, code: str, message: str):
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
 @pytest.fixture(scope="module")
 def fake_pipeline():
-    """Answers /ocr and /pipeline like the pipeline (invalid_image for non-images), and /metrics."""
+    """Answers /ocr and /pipeline like the pipeline: a single image's answer, a document's for a
+    PDF, the export a ``format`` asks for, the contract's errors; and /metrics."""
     seen: list[dict] = []
 
     def ocr():
-        data = request.files["image"].read()
+        upload = request.files["image"]
+        data = upload.read()
         seen.append({"path": request.path, "form": dict(request.form)})
-        if request.files["image"].filename.startswith("slow"):
+        if upload.filename.startswith("slow"):
             time.sleep(1.5)
+        if upload.filename in DOCUMENT_ERRORS:
+            return error(*DOCUMENT_ERRORS[upload.filename], "refused by the stand-in")
+        mode = "batched" if request.path == "/pipeline" else "sequential"
+        fmt = request.form.get("format")
+        if fmt and upload.filename.startswith("busy"):
+            return error(503, "overloaded", "queue full")
+        if fmt:
+            body = f"{fmt} export of {upload.filename} by {request.path}".encode()
+            return Response(body, content_type=EXPORT_TYPES[fmt])
+        if data.startswith(b"%PDF-"):
+            return jsonify(document_for(mode))
         try:
             width, height = Image.open(io.BytesIO(data)).size
         except UnidentifiedImageError:
-            error = {"code": "invalid_image", "message": "not a recognised image"}
-            return jsonify({"error": error}), 400
-        mode = "batched" if request.path == "/pipeline" else "sequential"
+            return error(400, "invalid_image", "not a recognised image")
         return jsonify(answer_for(width, height, mode))
 
     with stand_in_pipeline(ocr, METRICS) as url:
         yield url, seen
+
+
+def two_page_pdf() -> bytes:
+    """A real two-page PDF (the page renders it to draw the boxes on), 200 x 100 and 100 x 200."""
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="pt")
+    pdf.add_page(format=(200, 100))
+    pdf.add_page(format=(100, 200))
+    return bytes(pdf.output())
 
 
 @pytest.fixture
@@ -118,10 +180,12 @@ def no_traceback(page: AppTest) -> None:
 def test_empty_page_asks_for_an_upload(page):
     no_traceback(page)
     assert page.title[0].value == "Read text from documents"
-    assert "Upload one or more images" in page.info[0].value
-    assert page.file_uploader(key="uploads").allowed_type == [
-        ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"
+    assert "Upload one or more images or PDFs" in page.info[0].value
+    uploader = page.file_uploader(key="uploads")
+    assert uploader.allowed_type == [
+        ".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"
     ]  # fmt: skip
+    assert uploader.label.startswith("Images or documents (PDF,")
 
 
 def test_one_image_shows_words_text_downloads_and_timings(page, fake_pipeline):
@@ -254,3 +318,123 @@ def test_words_table_widths_and_timing_labels_reach_the_page(page):
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
     assert marks == ["bar", "text"]  # the values are printed on the bars
     assert spec["layer"][1]["encoding"]["text"]["field"] == "label"
+
+
+# --- documents: page by page, exports, errors --------------------------------------------------
+
+
+def page_selector(page: AppTest):
+    selectors = [w for w in page.number_input if w.label.startswith("Page")]
+    return selectors[0] if selectors else None
+
+
+def test_a_document_is_shown_page_by_page(page):
+    upload_and_read(page, [("report.pdf", two_page_pdf(), "application/pdf")])
+    no_traceback(page)
+    assert not page.error and not page.warning  # the PDF page was rendered for the boxes
+    assert page.caption[0].value.startswith("2 pages · 3 words · Sequential")
+    selector = page_selector(page)
+    assert selector is not None and selector.label == "Page (1–2)" and selector.value == 1
+    assert [code.value for code in page.code] == ["Alpha Beta"]
+    assert list(page.dataframe[0].value["text"]) == ["Alpha", "Beta"]
+    assert any(block.value == "**Text of page 1**" for block in page.markdown)
+    assert len(page.image) == 1
+
+    selector.set_value(2).run()
+    no_traceback(page)
+    assert not page.warning
+    assert [code.value for code in page.code] == ["Gamma"]
+    assert list(page.dataframe[0].value["text"]) == ["Gamma"]
+    assert any(block.value == "**Text of page 2**" for block in page.markdown)
+    assert len(page.image) == 1
+    assert (page_selector(page).min, page_selector(page).max) == (1, 2)  # no page 3 to move to
+
+
+def test_a_single_image_has_no_page_selector(page):
+    upload_and_read(page, [("scan.png", png(), "image/png")])
+    no_traceback(page)
+    assert page_selector(page) is None
+    assert any(block.value == "**Text**" for block in page.markdown)
+
+
+def download_labels(page: AppTest) -> list[str]:
+    return [button.label for button in page.get("download_button")]
+
+
+def test_exports_are_fetched_when_asked_for_with_the_answers_settings(page, fake_pipeline):
+    _, seen = fake_pipeline
+    page.number_input(key="canvas_size").set_value(640)
+    upload_and_read(page, [("scan.png", png(), "image/png")])
+    read_call = seen[-1]
+    assert [button.label for button in page.button if button.label.startswith("Make")] == [
+        "Make searchable PDF",
+        "Make hOCR",
+    ]
+    page.radio(key="mode").set_value("batched").run()  # the sidebar moves on after reading
+    assert len(seen) == 1  # nothing is fetched before it is asked for
+
+    page.button(key=f"make-pdf-{only_key(page)}").click().run()
+    no_traceback(page)
+    assert len(seen) == 2
+    assert seen[-1] == {"path": "/ocr", "form": read_call["form"] | {"format": "pdf"}}
+    assert download_labels(page) == ["Download .txt", "Download JSON", "Download searchable PDF"]
+    outcome = page.session_state["outcomes"][only_key(page)]
+    assert outcome.exports == {"pdf": b"pdf export of scan.png by /ocr"}
+
+    page.button(key=f"make-hocr-{only_key(page)}").click().run()
+    assert seen[-1]["form"]["format"] == "hocr" and len(seen) == 3
+    assert download_labels(page)[-1] == "Download hOCR"
+    page.run()  # later reruns keep the exports without asking again
+    assert len(seen) == 3 and len(download_labels(page)) == 4
+
+
+def only_key(page: AppTest) -> str:
+    [key] = page.session_state["outcomes"].keys()
+    return key
+
+
+def test_a_documents_exports_are_offered_too(page, fake_pipeline):
+    _, seen = fake_pipeline
+    upload_and_read(page, [("report.pdf", two_page_pdf(), "application/pdf")])
+    page.button(key=f"make-hocr-{only_key(page)}").click().run()
+    no_traceback(page)
+    assert seen[-1]["form"]["format"] == "hocr"
+    assert download_labels(page)[-1] == "Download hOCR"
+
+
+def test_an_export_that_fails_is_a_readable_message_and_can_be_retried(page, fake_pipeline):
+    _, seen = fake_pipeline
+    upload_and_read(page, [("busy.png", png(), "image/png")])
+    page.button(key=f"make-pdf-{only_key(page)}").click().run()
+    no_traceback(page)
+    [error] = page.error
+    assert "The backend is busy" in error.value
+    assert download_labels(page) == ["Download .txt", "Download JSON"]
+    assert page.button(key=f"make-pdf-{only_key(page)}").label == "Make searchable PDF"
+    assert page.code[0].value == "Alpha Beta"  # the result itself stays
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("locked.pdf", "password-protected"),
+        ("broken.pdf", "could not open this PDF"),
+        ("empty.pdf", "no pages to read"),
+        ("huge.pdf", "OCR_MAX_PAGES"),
+    ],
+)
+def test_document_errors_are_readable_messages(page, name, expected):
+    upload_and_read(page, [(name, b"%PDF-1.7 whatever", "application/pdf")])
+    no_traceback(page)
+    [error] = page.error
+    assert name in error.value and expected in error.value
+    assert "refused by the stand-in" in error.value  # the backend's own words stay visible
+
+
+def test_the_summary_counts_a_documents_pages(page):
+    files = [("report.pdf", two_page_pdf(), "application/pdf"), ("one.png", png(), "image/png")]
+    upload_and_read(page, files)
+    no_traceback(page)
+    summary = page.dataframe[0].value
+    assert list(summary["pages"]) == [2, 1] and list(summary["words"]) == [3, 2]
+    assert len(page.tabs) == 2

@@ -2,8 +2,10 @@
 headless Chromium through selenium.
 
 It uploads an image, reads it, and checks that the image's known words appear on the page, then
-saves a screenshot (its path is printed; set OCR_SCREENSHOT_DIR to keep a copy). Needs Debian's
-`chromium` and `chromium-driver`; without them the tests skip and say so.
+saves a screenshot (its path is printed; set OCR_SCREENSHOT_DIR to keep a copy). A two-page PDF
+it draws itself is read page by page and downloaded as a searchable PDF, whose text
+(`pdftotext`) must hold both pages' words. Needs Debian's `chromium` and `chromium-driver`;
+without them the tests skip and say so.
 """
 
 from __future__ import annotations
@@ -105,8 +107,15 @@ def page_url(pipeline_url: str, tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    """Headless Chromium with everything that would call home switched off (there's no network)."""
+def downloads(tmp_path_factory) -> Path:
+    """Where the browser saves what the page's download buttons give it."""
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, downloads: Path):
+    """Headless Chromium with everything that would call home switched off (there's no network),
+    saving downloads to ``downloads`` without asking."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -128,8 +137,17 @@ def browser(tmp_path_factory):
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ):
         options.add_argument(flag)
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
+    # Headless Chromium takes the directory from the DevTools protocol; the prefs alone are not
+    # honoured by every version.
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
     try:
         yield driver
     finally:
@@ -323,3 +341,99 @@ def test_dev_image_read_in_sequential_mode(browser, page_url, dev_dir, tmp_path)
     assert f"canvas {CANVAS} px" in page_text(browser)
     save_screenshot(browser, tmp_path, "web_dev_sequential")
     save_element_shots(browser, tmp_path, "web_dev_sequential")
+
+
+# Two pages of words, drawn as a PDF's text (Helvetica): each page's words must be read from it.
+PDF_PAGES = [["Invoice", "Total", "Paid"], ["Hello", "World", "Report"]]
+
+
+def words_pdf(pages: list[list[str]]) -> bytes:
+    """A PDF of one short line of words per page, large enough to read at a 640 px canvas."""
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="pt")
+    pdf.set_auto_page_break(False)
+    pdf.set_font("helvetica", size=30)
+    for words in pages:
+        pdf.add_page(format=(400, 150))
+        pdf.text(30, 90, "   ".join(words))
+    return bytes(pdf.output())
+
+
+def words_of(text: str) -> set[str]:
+    return {normalise(token) for token in text.split()}
+
+
+def go_to_page(driver, number: int, previous_text: str) -> str:
+    """Choose page ``number`` of the document shown; return that page's text once it is up."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    selector = until(
+        driver,
+        "the page number input",
+        lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, "input[aria-label^='Page (']")), None),
+    )
+    selector.click()
+    selector.send_keys(Keys.CONTROL, "a")
+    selector.send_keys(str(number), Keys.ENTER)
+    heading = f"//p[normalize-space(.) = 'Text of page {number}']"
+    until(driver, f"page {number}", lambda d: d.find_elements(By.XPATH, heading))
+    code = "[data-testid='stCode']"
+    return until(
+        driver,
+        f"page {number}'s text",
+        lambda d: (text := d.find_element(By.CSS_SELECTOR, code).text) != previous_text and text,
+    )
+
+
+def click_button(driver, label: str, timeout_s: float = UI_TIMEOUT_S) -> None:
+    from selenium.webdriver.common.by import By
+
+    xpath = f"//button[normalize-space(.) = '{label}']"
+    button = until(
+        driver, f"the {label} button", lambda d: d.find_element(By.XPATH, xpath), timeout_s
+    )
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+
+
+def downloaded(folder: Path, suffix: str) -> Path | None:
+    """The finished download in ``folder`` ending in ``suffix`` (Chromium's .crdownload while
+    it is still being written)."""
+    done = [path for path in folder.iterdir() if path.name.endswith(suffix)]
+    partial = [path for path in folder.iterdir() if path.name.endswith(".crdownload")]
+    return done[0] if done and not partial else None
+
+
+def test_two_page_pdf_read_page_by_page_and_downloaded_searchable(
+    browser, page_url, downloads, tmp_path
+):
+    if shutil.which("pdftotext") is None:
+        pytest.skip(
+            "needs pdftotext to read the searchable PDF back (apt-get install poppler-utils)"
+        )
+    path = tmp_path / "two pages.pdf"
+    path.write_bytes(words_pdf(PDF_PAGES))
+    expected = [{normalise(word) for word in words} for words in PDF_PAGES]
+
+    first = read_in_browser(browser, page_url, path, "Sequential")
+
+    assert expected[0] <= words_of(first), first
+    assert "2 pages" in page_text(browser) and "Text of page 1" in page_text(browser)
+    save_screenshot(browser, tmp_path, "web_pdf_page1")
+    second = go_to_page(browser, 2, first)
+    assert expected[1] <= words_of(second), second
+    save_screenshot(browser, tmp_path, "web_pdf_page2")
+
+    click_button(browser, "Make searchable PDF")
+    click_button(browser, "Download searchable PDF", RESULT_TIMEOUT_S)
+    saved = until(browser, "the searchable PDF download", lambda d: downloaded(downloads, ".pdf"))
+    save_screenshot(browser, tmp_path, "web_pdf_downloaded")
+    assert saved.name == "two_pages-searchable.pdf"
+    assert saved.read_bytes().startswith(b"%PDF-")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(saved), "-"], capture_output=True, check=True, text=True
+    ).stdout
+    pages = text.split("\f")
+    assert expected[0] <= words_of(pages[0]) and expected[1] <= words_of(pages[1]), text

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from flask import jsonify, request
+from flask import Response, jsonify, request
 
 from tests.web_fixtures import ANSWER, png, stand_in_pipeline
 from web import client
@@ -64,6 +64,12 @@ def test_modes_map_to_the_contract_endpoints():
         client.endpoint_for("turbo")
 
 
+def test_pdfs_are_uploaded_as_pdfs():
+    assert client.UPLOAD_TYPES[0] == "pdf" and set(client.IMAGE_TYPES) < set(client.UPLOAD_TYPES)
+    assert client.mime_type("Report.PDF") == "application/pdf"
+    assert client.mime_type("scan.tif") == "image/tiff"
+
+
 def test_detection_fields_are_formatted_for_the_form():
     fields = client.detection_fields({"canvas_size": 640.0, "mag_ratio": 1.5, "low_text": 0.35})
     assert fields == {"canvas_size": "640", "mag_ratio": "1.5", "low_text": "0.35"}
@@ -72,8 +78,42 @@ def test_detection_fields_are_formatted_for_the_form():
 # --- answers and error wording -----------------------------------------------------------------
 
 
+DOCUMENT = {
+    "mode": "sequential",
+    "pages": [
+        {
+            "page": 1,
+            "width": 200,
+            "height": 100,
+            "words": ANSWER["words"],
+            "lines": [],
+            "text": "a",
+        },
+        {"page": 2, "width": 200, "height": 100, "words": [], "lines": [], "text": ""},
+    ],
+    "text": "a\f",
+    "timings_ms": {"total": 5.0},
+}
+
+
 def test_parse_answer_returns_the_json_of_a_success():
     assert client.parse_answer(200, json.dumps(ANSWER).encode()) == ANSWER
+
+
+def test_parse_answer_takes_a_documents_pages():
+    assert client.parse_answer(200, json.dumps(DOCUMENT).encode()) == DOCUMENT
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [[], [{"page": 1}], ["page"], [{"page": 1, "words": "Hello"}]],
+    ids=["no pages", "page without words", "not a page", "words not a list"],
+)
+def test_parse_answer_refuses_pages_without_words(pages):
+    body = json.dumps(DOCUMENT | {"pages": pages}).encode()
+    with pytest.raises(PageError) as caught:
+        client.parse_answer(200, body)
+    assert caught.value.code == "bad_answer"
 
 
 @pytest.mark.parametrize(
@@ -84,6 +124,10 @@ def test_parse_answer_returns_the_json_of_a_success():
         (503, "overloaded", "queue full", "busy"),
         (504, "timeout", "gave up after 60 s", "smaller canvas"),
         (401, "unauthorized", "missing X-API-Key", "OCR_API_KEY"),
+        (400, "invalid_pdf", "the PDF is truncated or corrupt", "could not open this PDF"),
+        (400, "empty_document", "the PDF has no pages", "no pages to read"),
+        (413, "too_many_pages", "the PDF has 900 pages", "split it into smaller files"),
+        (422, "encrypted_pdf", "the PDF is encrypted", "password-protected"),
     ],
 )
 def test_error_answers_become_readable_sentences(status, code, detail, expected):
@@ -118,12 +162,42 @@ def test_unexpected_answers_are_explained(status, body, code, expected):
     assert "Traceback" not in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("fmt", "content_type"),
+    [
+        ("pdf", "application/pdf"),
+        ("hocr", "application/xhtml+xml; charset=utf-8"),
+        ("txt", "text/plain; charset=utf-8"),
+    ],
+)
+def test_parse_export_returns_the_file_of_its_media_type(fmt, content_type):
+    assert client.parse_export(200, b"file", content_type, fmt) == b"file"
+
+
+def test_parse_export_refuses_an_answer_that_is_not_the_export():
+    """A pipeline that ignores ``format`` answers JSON: that must not be saved as a PDF."""
+    with pytest.raises(PageError) as caught:
+        client.parse_export(200, json.dumps(ANSWER).encode(), "application/json", "pdf")
+    assert caught.value.code == "bad_answer" and "searchable PDF" in caught.value.message
+
+
+def test_parse_export_words_error_answers_like_parse_answer():
+    body = json.dumps({"error": {"code": "overloaded", "message": "queue full"}}).encode()
+    with pytest.raises(PageError) as caught:
+        client.parse_export(503, body, "application/json", "hocr")
+    assert caught.value.code == "overloaded" and "busy" in caught.value.message
+
+
 # --- calling a real HTTP server ----------------------------------------------------------------
+
+
+EXPORT_TYPES = {"pdf": "application/pdf", "hocr": "application/xhtml+xml", "txt": "text/plain"}
 
 
 @pytest.fixture(scope="module")
 def fake_pipeline():
-    """A stand-in that records what it receives and answers like the pipeline."""
+    """A stand-in that records what it receives and answers like the pipeline (JSON, or the
+    export a ``format`` field asks for)."""
     seen: list[dict] = []
 
     def ocr():
@@ -140,6 +214,9 @@ def fake_pipeline():
         )
         if request.form.get("sleep"):
             time.sleep(float(request.form["sleep"]))
+        fmt = request.form.get("format")
+        if fmt:
+            return Response(f"{fmt} of {request.path}", content_type=EXPORT_TYPES[fmt])
         return jsonify(ANSWER | {"mode": "batched" if request.path == "/pipeline" else "x"})
 
     with stand_in_pipeline(ocr, "ocr_errors_total 3.0\n") as url:
@@ -167,6 +244,31 @@ def test_read_document_posts_the_image_and_settings_to_the_mode_endpoint(fake_pi
         "size": len(data),
         "key": "k",
     }
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "hocr", "txt"])
+def test_fetch_export_asks_the_mode_endpoint_for_the_format(fake_pipeline, fmt):
+    url, seen = fake_pipeline
+    config = client.WebConfig(url, api_key="k", timeout_s=10)
+    export = client.fetch_export(
+        config, "doc.pdf", b"%PDF-1.4", "sequential", fmt, {"low_text": "0.3"}
+    )
+    assert export == f"{fmt} of /ocr".encode()
+    assert seen[-1]["path"] == "/ocr" and seen[-1]["mimetype"] == "application/pdf"
+    assert seen[-1]["form"] == {"low_text": "0.3", "format": fmt}  # the answer's fields too
+    assert seen[-1]["key"] == "k"
+
+
+def test_fetch_export_knows_only_the_pipelines_formats():
+    with pytest.raises(ValueError, match="unknown export"):
+        client.fetch_export(client.WebConfig(closed_port_url()), "a.png", png(), "batched", "docx")
+
+
+def test_fetch_export_with_the_backend_down_is_a_readable_error():
+    config = client.WebConfig(closed_port_url(), timeout_s=5)
+    with pytest.raises(PageError) as caught:
+        client.fetch_export(config, "a.png", png(), "batched", "pdf")
+    assert caught.value.code == "backend_down"
 
 
 def test_backend_down_is_a_readable_error():

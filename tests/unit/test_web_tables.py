@@ -12,6 +12,60 @@ from web import charts, tables
 from web.client import Outcome
 from web.errors import PageError
 
+# A two-page document's answer: ANSWER's words on page 1, one more word on page 2.
+DOCUMENT = {
+    "mode": "batched",
+    "pages": [
+        {"page": 1, **{k: ANSWER[k] for k in ("width", "height", "words", "lines", "text")}},
+        {
+            "page": 2,
+            "width": 300,
+            "height": 150,
+            "words": [
+                {"quad": [[1, 1], [9, 1], [9, 9], [1, 9]], "text": "Again", "confidence": 0.5}
+            ],
+            "lines": [],
+            "text": "Again",
+        },
+    ],
+    "text": "Hello World\fAgain",
+    "timings_ms": {"std": 10.0, "str": 2.0, "queue_wait": 1.0, "total": 14.0},
+}
+
+
+def test_a_single_image_is_one_page_and_a_document_its_pages():
+    assert tables.answer_pages(ANSWER) == [ANSWER] and not tables.is_document(ANSWER)
+    assert [page["page"] for page in tables.answer_pages(DOCUMENT)] == [1, 2]
+    assert tables.is_document(DOCUMENT)
+    one_page = DOCUMENT | {"pages": DOCUMENT["pages"][:1]}
+    assert tables.is_document(one_page)  # a one-page PDF is still a document
+    assert [w["text"] for w in tables.all_words(DOCUMENT)] == ["Hello", "World", "Again"]
+
+
+def test_words_table_of_a_documents_page():
+    rows = tables.words_table(tables.answer_pages(DOCUMENT)[1])
+    assert [(r["#"], r["text"], r["det_score"]) for r in rows] == [(1, "Again", 0.0)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "settings", "caption"),
+    [
+        (
+            ANSWER,
+            {"mode": "sequential", "canvas_size": 640},
+            "2 words · Sequential (/ocr) · canvas 640 px",
+        ),
+        (
+            DOCUMENT,
+            {"mode": "batched", "canvas_size": 1280},
+            "2 pages · 3 words · Batched (/pipeline) · canvas 1280 px",
+        ),
+        (DOCUMENT | {"pages": DOCUMENT["pages"][1:]}, {}, "1 page · 1 word"),
+    ],
+)
+def test_result_caption_says_what_was_read_and_how(answer, settings, caption):
+    assert tables.result_caption(answer, settings) == caption
+
 
 def test_words_table_is_numbered_like_the_quads():
     rows = tables.words_table(ANSWER)
@@ -35,7 +89,14 @@ def test_summary_rows_for_a_result_and_for_an_error():
     error = PageError("invalid_image", "not an image")
     failed = tables.summary_row(Outcome("b.png", error=error))
     assert failed["status"] == "error" and failed["message"] == "not an image"
-    assert failed["words"] is None
+    assert failed["words"] is None and failed["pages"] is None
+
+
+def test_summary_row_of_a_document_counts_every_page():
+    row = tables.summary_row(Outcome("doc.pdf", answer=DOCUMENT))
+    assert row["pages"] == 2 and row["words"] == 3 and row["total ms"] == 14.0
+    assert row["mean confidence"] == pytest.approx((0.95 + 0.12 + 0.5) / 3, abs=1e-3)
+    assert tables.summary_row(Outcome("a.png", answer=ANSWER))["pages"] == 1
 
 
 @pytest.mark.parametrize(
@@ -45,6 +106,8 @@ def test_summary_rows_for_a_result_and_for_an_error():
         ("my receipt (1).jpeg", ".json", "my_receipt_1.json"),
         ("../../etc/passwd", ".txt", "passwd.txt"),
         ("....png", ".txt", "document.txt"),
+        ("report.pdf", "-searchable.pdf", "report-searchable.pdf"),
+        ("scan.tiff", ".hocr", "scan.hocr"),
     ],
 )
 def test_download_names_follow_the_upload_and_stay_safe(name, suffix, expected):

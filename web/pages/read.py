@@ -1,7 +1,7 @@
-"""Upload documents, send them to the pipeline, show what it found.
+"""Upload images and documents, send them to the pipeline, show what it found, page by page.
 
-Layout only: every call, parse and drawing is a function of web/client.py, web/tables.py or
-web/drawing.py.
+Layout only: every call, parse and drawing is a function of web/client.py, web/tables.py,
+web/page_images.py or web/drawing.py.
 """
 
 import logging
@@ -9,7 +9,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from web import charts, client, drawing, tables
+from web import charts, client, drawing, page_images, tables
 from web.errors import PageError
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ with st.sidebar:
 # The uploader states and enforces the backend's limit (OCR_MAX_UPLOAD_MB), not Streamlit's 200 MB.
 upload_mb = client.upload_limit_mb(config, st.get_option("server.maxUploadSize"))
 uploads = st.file_uploader(
-    "Images (PNG, JPEG, TIFF, WebP, BMP)",
-    type=list(client.IMAGE_TYPES),
+    "Images or documents (PDF, PNG, JPEG, TIFF, WebP, BMP)",
+    type=list(client.UPLOAD_TYPES),
     accept_multiple_files=True,
     max_upload_size=upload_mb,
     key="uploads",
@@ -66,7 +66,7 @@ digests = [client.digest(name.encode() + b"\0" + data) for name, data in files]
 for stale in set(outcomes) - set(digests):  # forget results of files taken off the list
     del outcomes[stale]
 if not files:
-    st.info("Upload one or more images, then press **Read text**.")
+    st.info("Upload one or more images or PDFs, then press **Read text**.")
     st.stop()
 
 settings = {"mode": mode, "canvas_size": int(canvas_size)}
@@ -86,7 +86,7 @@ if st.button("Read text", type="primary", key="read"):
         bar.progress(index / len(files), text=f"Reading {name} ({index + 1} of {len(files)})…")
         try:
             answer = client.read_document(config, name, data, mode, fields)
-            outcomes[key] = client.Outcome(name, answer=answer, settings=settings)
+            outcomes[key] = client.Outcome(name, answer=answer, settings=settings, fields=fields)
         except PageError as exc:
             outcomes[key] = client.Outcome(name, error=exc, settings=settings)
         except Exception:  # a bug here must not cost the other files their results
@@ -104,69 +104,98 @@ shown = [
 
 
 def show_outcome(outcome: client.Outcome, data: bytes, key: str) -> None:
-    """One file's result: the annotated image, its words, text, downloads and timings."""
+    """One file's result: a page (chosen, for a document of several) with its annotated image,
+    words and text; the timings and downloads of the whole file."""
     if outcome.error is not None:
         st.error(f"**{outcome.name}**: {outcome.error.message}")
         return
     answer = outcome.answer or {}
-    words = answer.get("words", [])
-    used = outcome.settings
-    st.caption(
-        f"{len(words)} words · {client.MODES[used['mode']][1]} · canvas {used['canvas_size']} px"
-    )
+    pages = tables.answer_pages(answer)
+    st.caption(tables.result_caption(answer, outcome.settings))
+    index = choose_page(len(pages), key)
+    page = pages[index]
     left, right = st.columns([3, 2])
     with left:
-        try:
-            image = drawing.open_image(data)
-            size = (
-                int(answer.get("width") or image.width),
-                int(answer.get("height") or image.height),
-            )
-            drawn = drawing.draw_quads(image, words, size)
-            st.image(
-                drawing.png_bytes(drawn),
-                caption="Quads numbered in reading order; colour = confidence "
-                "(green sure, amber unsure, red doubtful).",
-                width="stretch",
-            )
-        except PageError as exc:
-            st.warning(exc.message)
+        show_page_image(page, data, index)
     with right:
-        table = pd.DataFrame(
-            tables.words_table(answer), columns=["#", "text", "confidence", "det_score"]
-        )
-        widths = tables.WORDS_COLUMN_WIDTHS
-        st.dataframe(
-            table,
-            hide_index=True,
-            width="stretch",
-            height=min(600, 38 + 35 * max(1, len(table))),
-            column_config={
-                "#": st.column_config.NumberColumn("#", width=widths["#"]),
-                "text": st.column_config.TextColumn("text", width=widths["text"]),
-                "confidence": st.column_config.ProgressColumn(
-                    "confidence",
-                    min_value=0.0,
-                    max_value=1.0,
-                    format="%.2f",
-                    color="auto",
-                    width=widths["confidence"],
-                ),
-                "det_score": st.column_config.NumberColumn(
-                    "det. score", format="%.2f", width=widths["det_score"]
-                ),
-            },
-        )
+        show_words(page)
         timings = tables.timing_rows(answer)
         if timings:
-            st.markdown("**Timings (ms)**")
+            st.markdown("**Timings (ms)**" if len(pages) == 1 else "**Timings, all pages (ms)**")
             st.altair_chart(charts.timings_chart(timings), width="stretch")
-    st.markdown("**Text**")
-    st.code(answer.get("text", "") or " ", language=None, wrap_lines=True)
-    text_col, json_col, _ = st.columns([1, 1, 3])
+    st.markdown(f"**Text of page {index + 1}**" if tables.is_document(answer) else "**Text**")
+    st.code(page.get("text", "") or " ", language=None, wrap_lines=True)
+    show_downloads(outcome, data, key)
+
+
+def choose_page(count: int, key: str) -> int:
+    """The page to show (from 0): a number input for a document of several pages, else the one."""
+    if count < 2:
+        return 0
+    number = st.number_input(
+        f"Page (1–{count})",
+        min_value=1,
+        max_value=count,
+        value=1,
+        step=1,
+        key=f"page-{key}",
+        width=200,
+    )
+    return int(number) - 1
+
+
+def show_page_image(page: dict, data: bytes, index: int) -> None:
+    """The page with its words' quads drawn, at the pixel size the quads refer to."""
+    try:
+        answered = (int(page.get("width") or 0), int(page.get("height") or 0))
+        image = page_images.page_image(data, index, answered)
+        size = (answered[0] or image.width, answered[1] or image.height)
+        drawn = drawing.draw_quads(image, page.get("words", []), size)
+        st.image(
+            drawing.png_bytes(drawn),
+            caption="Quads numbered in reading order; colour = confidence "
+            "(green sure, amber unsure, red doubtful).",
+            width="stretch",
+        )
+    except PageError as exc:
+        st.warning(exc.message)
+
+
+def show_words(page: dict) -> None:
+    """The page's words table, numbered like the quads."""
+    table = pd.DataFrame(tables.words_table(page), columns=["#", "text", "confidence", "det_score"])
+    widths = tables.WORDS_COLUMN_WIDTHS
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=min(600, 38 + 35 * max(1, len(table))),
+        column_config={
+            "#": st.column_config.NumberColumn("#", width=widths["#"]),
+            "text": st.column_config.TextColumn("text", width=widths["text"]),
+            "confidence": st.column_config.ProgressColumn(
+                "confidence",
+                min_value=0.0,
+                max_value=1.0,
+                format="%.2f",
+                color="auto",
+                width=widths["confidence"],
+            ),
+            "det_score": st.column_config.NumberColumn(
+                "det. score", format="%.2f", width=widths["det_score"]
+            ),
+        },
+    )
+
+
+def show_downloads(outcome: client.Outcome, data: bytes, key: str) -> None:
+    """The whole file's text and JSON (from the answer); its searchable PDF and hOCR (made by
+    the pipeline)."""
+    answer = outcome.answer or {}
+    text_col, json_col, pdf_col, hocr_col, _ = st.columns([1, 1, 1, 1, 1])
     text_col.download_button(
         "Download .txt",
-        answer.get("text", ""),
+        answer.get("text", ""),  # the pipeline's txt export too: pages joined by form feeds
         file_name=tables.text_file_name(outcome.name, ".txt"),
         mime="text/plain",
         key=f"txt-{key}",
@@ -180,6 +209,45 @@ def show_outcome(outcome: client.Outcome, data: bytes, key: str) -> None:
         key=f"json-{key}",
         on_click="ignore",
     )
+    for column, fmt in ((pdf_col, "pdf"), (hocr_col, "hocr")):
+        with column:
+            export_download(outcome, data, fmt, key)
+
+
+def export_download(outcome: client.Outcome, data: bytes, fmt: str, key: str) -> None:
+    """A download of the pipeline's ``fmt`` export, fetched when first asked for, then kept.
+
+    Asked for on a click, not at read time: the pipeline keeps nothing between requests, so each
+    export is another read of the whole file, and most people want one format, if any. A button
+    that fetches it, rather than a download whose data is a callable, so a failure is worded on
+    the page like any other. It is read with the mode and fields of the answer shown.
+    """
+    export = client.EXPORT_FORMATS[fmt]
+    slot = st.empty()
+    if fmt not in outcome.exports:
+        asked = slot.button(
+            f"Make {export.label}",
+            key=f"make-{fmt}-{key}",
+            help="The pipeline reads the file again to make it.",
+        )
+        if not asked:
+            return
+        try:
+            with st.spinner(f"Making the {export.label}…"):
+                outcome.exports[fmt] = client.fetch_export(
+                    config, outcome.name, data, outcome.settings["mode"], fmt, outcome.fields
+                )
+        except PageError as exc:
+            st.error(exc.message)
+            return
+    slot.download_button(
+        f"Download {export.label}",
+        outcome.exports[fmt],
+        file_name=tables.text_file_name(outcome.name, export.suffix),
+        mime=export.mime,
+        key=f"{fmt}-{key}",
+        on_click="ignore",
+    )
 
 
 def show_safely(outcome: client.Outcome, data: bytes, key: str) -> None:
@@ -191,7 +259,7 @@ def show_safely(outcome: client.Outcome, data: bytes, key: str) -> None:
 
 
 if not shown:
-    st.info("Press **Read text** to send the images to the pipeline.")
+    st.info("Press **Read text** to send the files to the pipeline.")
 elif len(files) == 1:
     show_safely(shown[0][2], shown[0][1], shown[0][3])
 else:
