@@ -44,23 +44,33 @@ def open_connection(url: str) -> Iterator[pika.BlockingConnection]:
 
 
 class QueueConfigError(RuntimeError):
-    """The crops queue exists with other arguments; only an operator can resolve that."""
+    """A work queue exists with other arguments; only an operator can resolve that."""
 
 
 def declare_crops_queue(channel, settings: Settings):
     """Declare the crops queue and its dead-letter route; returns the queue's Declare-Ok.
 
-    A durable quorum queue: its delivery limit dead-letters a message that killed
-    ``STR_DELIVERY_LIMIT`` workers, and rejected (poison) messages go the same way. The DLX is a
-    headers exchange bound on the first death's reason, so crops that merely expired (their
-    request gave up) are dropped rather than kept. Raises QueueConfigError, with the fix, when a
-    queue of that name exists with other arguments (e.g. the classic queue of an older version).
+    A message that killed ``STR_DELIVERY_LIMIT`` workers, or a rejected (poison) one, goes to
+    ``STR_QUEUE``.dead (``declare_work_queue``).
     """
-    queue, exchange, dead = (
+    return declare_work_queue(
+        channel,
         settings.str_queue,
+        settings.str_delivery_limit,
         settings.dead_letter_exchange,
         settings.dead_letter_queue,
     )
+
+
+def declare_work_queue(channel, queue: str, delivery_limit: int, exchange: str, dead: str):
+    """Declare a work queue and its dead-letter route; returns the queue's Declare-Ok.
+
+    A durable quorum queue: its delivery limit dead-letters a message that killed
+    ``delivery_limit`` consumers, and rejected (poison) messages go the same way. The DLX is a
+    headers exchange bound on the first death's reason, so messages that merely expired (their
+    request gave up) are dropped rather than kept. Raises QueueConfigError, with the fix, when a
+    queue of that name exists with other arguments (e.g. the classic queue of an older version).
+    """
     try:
         channel.exchange_declare(exchange, exchange_type="headers", durable=True)
         channel.queue_declare(dead, durable=True)
@@ -75,7 +85,7 @@ def declare_crops_queue(channel, settings: Settings):
             durable=True,
             arguments={
                 "x-queue-type": "quorum",
-                "x-delivery-limit": settings.str_delivery_limit,
+                "x-delivery-limit": delivery_limit,
                 "x-dead-letter-exchange": exchange,
             },
         )
@@ -84,7 +94,7 @@ def declare_crops_queue(channel, settings: Settings):
             raise
         raise QueueConfigError(
             f"the broker refuses to declare {queue!r} as a quorum queue with delivery limit "
-            f"{settings.str_delivery_limit} and dead-letter exchange {exchange!r}: a queue or "
+            f"{delivery_limit} and dead-letter exchange {exchange!r}: a queue or "
             f"exchange of that name exists with other arguments ({exc.reply_text}). Delete it "
             f"once it holds nothing you need (rabbitmqctl delete_queue {queue}) and it is "
             "redeclared on the next attempt"

@@ -44,6 +44,15 @@ class Settings:
     ocr_max_pixels: int = 50_000_000
     ocr_max_pages: int = 32
     ocr_pdf_dpi: float = 200.0
+    # Jobs (jobs/): their database (SQLAlchemy URL: SQLite embedded, PostgreSQL distributed),
+    # how long a job is kept, how many pages one may have, how often a page is tried, the
+    # pages queue page workers consume, and how many pages a runner or page worker reads at once.
+    ocr_jobs_db: str = "sqlite:///out/jobs.sqlite3"
+    ocr_jobs_retention_h: float = 24.0
+    ocr_jobs_max_pages: int = 10_000
+    ocr_jobs_attempts: int = 3
+    ocr_jobs_queue: str = "ocr.jobs.pages"
+    ocr_jobs_concurrency: int = 2
     ocr_api_key: str | None = None
     ocr_max_inflight: int = 4
     ocr_max_detect_pixels: int = 1280 * 1280
@@ -83,6 +92,11 @@ class Settings:
             "OCR_MAX_PIXELS": self.ocr_max_pixels >= 1,
             "OCR_MAX_PAGES": self.ocr_max_pages >= 1,
             "OCR_PDF_DPI": 18 <= self.ocr_pdf_dpi <= 1200,
+            "OCR_JOBS_DB": "://" in self.ocr_jobs_db,
+            "OCR_JOBS_RETENTION_H": self.ocr_jobs_retention_h > 0,
+            "OCR_JOBS_MAX_PAGES": self.ocr_jobs_max_pages >= 1,
+            "OCR_JOBS_ATTEMPTS": self.ocr_jobs_attempts >= 1,
+            "OCR_JOBS_CONCURRENCY": self.ocr_jobs_concurrency >= 1,
             "STR_DELIVERY_LIMIT": self.str_delivery_limit >= 1,
             "STR_MAX_QUEUED_CROPS": self.str_max_queued_crops >= 1,
             "OCR_MAX_INFLIGHT": self.ocr_max_inflight >= 1,
@@ -109,6 +123,11 @@ class Settings:
         return DocumentLimits(self.ocr_max_pixels, self.ocr_max_pages, self.ocr_pdf_dpi)
 
     @property
+    def job_limits(self) -> DocumentLimits:
+        """A job's documents: the page limit is OCR_JOBS_MAX_PAGES, for all its files."""
+        return DocumentLimits(self.ocr_max_pixels, self.ocr_jobs_max_pages, self.ocr_pdf_dpi)
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.ocr_max_upload_mb * 1024 * 1024)
 
@@ -116,6 +135,15 @@ class Settings:
     def dead_letter_exchange(self) -> str:
         """Where the crops queue dead-letters what no worker can answer (``STR_QUEUE``.dlx)."""
         return f"{self.str_queue}.dlx"
+
+    @property
+    def jobs_dead_letter_exchange(self) -> str:
+        return f"{self.ocr_jobs_queue}.dlx"
+
+    @property
+    def jobs_dead_letter_queue(self) -> str:
+        """Pages no page worker could take (a malformed message) end up here."""
+        return f"{self.ocr_jobs_queue}.dead"
 
     @property
     def dead_letter_queue(self) -> str:

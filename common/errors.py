@@ -62,6 +62,19 @@ class MethodNotAllowed(OcrError):
     status, code = 405, "method_not_allowed"
 
 
+class JobNotFinished(OcrError):
+    """A job's result asked for before the job is done (or of a job that failed or was
+    cancelled)."""
+
+    status, code = 409, "job_not_finished"
+
+
+class JobFinished(OcrError):
+    """A job cancelled after it ended."""
+
+    status, code = 409, "job_finished"
+
+
 class PayloadTooLarge(OcrError):
     status, code = 413, "payload_too_large"
 
@@ -139,6 +152,8 @@ ERRORS_BY_CODE: dict[str, type[OcrError]] = {
         Unauthorized,
         NotFound,
         MethodNotAllowed,
+        JobNotFinished,
+        JobFinished,
         PayloadTooLarge,
         ImageTooLarge,
         UnsupportedMediaType,

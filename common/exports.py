@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -44,7 +44,7 @@ def _bbox(quad: Quad) -> tuple[int, int, int, int]:
 
 
 def export_document(
-    fmt: str, pages: Sequence[Page], images: Callable[[], Sequence[PageImage]]
+    fmt: str, pages: Sequence[Page], images: Callable[[], Iterable[PageImage]]
 ) -> str | bytes:
     """``pages`` as one ``txt``, ``hocr`` or ``pdf`` document; ``images`` is called for the
     PDF only (the page images are needed there alone)."""
@@ -101,16 +101,15 @@ def export_hocr(pages: Sequence[Page]) -> str:
     )
 
 
-def export_pdf(pages: Sequence[Page], images: Sequence[PageImage]) -> bytes:
+def export_pdf(pages: Sequence[Page], images: Iterable[PageImage]) -> bytes:
     """A searchable PDF: page ``i`` is ``images[i]`` (the page that was read) with
     ``pages[i]``'s words as invisible text, each stretched to its box's width. A page keeps
     the physical size it had (a PDF page's, from the resolution it was rendered at); an image
-    without a resolution is placed at PDF_DPI."""
+    without a resolution is placed at PDF_DPI. ``images`` may be an iterator: each image is
+    taken as its page is written; a count that differs from ``pages``' is a ValueError."""
     from fpdf import FPDF
     from fpdf.enums import TextMode
 
-    if len(pages) != len(images):
-        raise ValueError(f"{len(pages)} pages for {len(images)} images")
     pdf = FPDF(unit="pt")
     pdf.set_auto_page_break(False)
     pdf.set_margin(0)

@@ -231,6 +231,19 @@ def request_param(req: Request, name: str) -> object | None:
     return req.args.get(name)
 
 
+def request_format(req: Request) -> str:
+    """The requested answer ``format`` (json by default); 400 invalid_parameter for any other
+    than common.exports.FORMATS."""
+    from common.exports import FORMATS
+
+    value = request_param(req, "format")
+    if value is None or value == "":
+        return "json"
+    if not isinstance(value, str) or value.strip().lower() not in FORMATS:
+        raise InvalidParameter(f"format must be one of {', '.join(FORMATS)}, got {value!r}")
+    return value.strip().lower()
+
+
 def request_json_param(req: Request, name: str) -> object | None:
     """A structured parameter: JSON values pass through, form strings are parsed as JSON."""
     value = request_param(req, name)

@@ -63,6 +63,18 @@ IN_FLIGHT = Gauge(
     ["service"],
 )
 
+JOBS = Gauge("ocr_jobs", "Jobs in the database by status, as of the last scrape", ["status"])
+JOB_PAGES = Counter(
+    "ocr_job_pages_total",
+    "Job pages read by this process, by outcome (done, failed, retry)",
+    ["outcome"],
+)
+JOB_PAGE_SECONDS = Histogram(
+    "ocr_job_page_seconds",
+    "A job page's read: from its claim to its result (opening, detection, recognition)",
+    buckets=LATENCY_BUCKETS,
+)
+
 
 def render_metrics() -> tuple[bytes, str]:
     """The Prometheus text exposition of this process."""

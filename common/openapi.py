@@ -79,12 +79,16 @@ NAMED_RESPONSES = {
     501: "NotImplemented",
 }
 
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")  # jobs/schema.py's
+
 STATUS_TEXT = {
     400: "The request is malformed: unparseable HTTP, a bad or missing image, a broken or empty "
     "PDF, bad boxes or a bad parameter",
     401: "Missing or wrong X-API-Key (only when the service runs with OCR_API_KEY set)",
     404: "No endpoint at this path",
     405: "The path exists but not for this method",
+    409: "job_not_finished: the job's result before it is done; job_finished: cancelling a "
+    "job that has ended",
     413: "Body over OCR_MAX_UPLOAD_MB, more crops than STR_MAX_CROPS, an image or page over "
     "OCR_MAX_PIXELS (read from its header before decoding), or more pages than OCR_MAX_PAGES",
     414: "The request line is too long",
@@ -280,6 +284,69 @@ def component_schemas() -> dict[str, Schema]:
                 )
             },
             ("results",),
+        ),
+        "Job": _object(
+            {
+                "id": {"type": "string"},
+                "status": {"type": "string", "enum": list(JOB_STATUSES)},
+                "pages_total": {"type": "integer", "minimum": 1},
+                "pages_done": {"type": "integer", "minimum": 0},
+                "pages_failed": {"type": "integer", "minimum": 0},
+                "errors": _array(
+                    _object(
+                        {
+                            "page": {"type": "integer", "minimum": 1},
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                        ("page", "code", "message"),
+                    ),
+                    description="the pages that failed, each with its error",
+                ),
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+                "expires_at": {"type": "string", "format": "date-time"},
+            },
+            (
+                "id",
+                "status",
+                "pages_total",
+                "pages_done",
+                "pages_failed",
+                "errors",
+                "created_at",
+                "updated_at",
+                "expires_at",
+            ),
+        ),
+        "JobList": _object(
+            {"jobs": _array(ref("schemas", "Job"), description="newest first")}, ("jobs",)
+        ),
+        "JobResult": _object(
+            {
+                "id": {"type": "string"},
+                "status": {"type": "string", "enum": ["done"]},
+                "pages": _array(
+                    {
+                        "oneOf": [
+                            ref("schemas", "Page"),
+                            _object(
+                                {
+                                    "page": {"type": "integer", "minimum": 1},
+                                    "error": _object(
+                                        {"code": {"type": "string"}, "message": {"type": "string"}},
+                                        ("code", "message"),
+                                    ),
+                                },
+                                ("page", "error"),
+                            ),
+                        ]
+                    },
+                    description="every page of the job in order: read, or its error",
+                ),
+                "text": {"type": "string", "description": "the pages' texts, form-feed separated"},
+            },
+            ("id", "status", "pages", "text"),
         ),
         "Health": _object({"status": {"type": "string", "enum": ["ok"]}}, ("status",)),
         "Readiness": _object(
@@ -550,6 +617,97 @@ def model_operations(service: str) -> dict[str, Schema]:
     return out
 
 
+def job_operations() -> dict[str, Schema]:
+    """The jobs API (jobs/routes.py): submit, list, follow, fetch, cancel."""
+    common = merge(FRONT, UNAUTHORIZED)
+    job_id = {
+        "name": "job_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "the id POST /jobs answered",
+    }
+    key = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "any 1 to 200 visible ASCII characters: the same key submits once, and "
+        "answers the job it made (200) to every later request",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+    }
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    }
+    body = _image_body("images", many=True)
+    body["content"][MULTIPART]["schema"]["properties"]["images"].pop("maxItems")
+    body["content"][JSON]["schema"]["properties"]["images"].pop("maxItems")
+    accepted = _ok("Job", "the job, queued; its Location is GET /jobs/{id}")
+    accepted["headers"] = {"Location": {"schema": {"type": "string"}}}
+    replayed = _ok("Job", "the job this Idempotency-Key made before, as it is now")
+    replayed["headers"] = accepted["headers"]
+    submit_errors = merge(
+        common,
+        {400: (*IMAGE_400, *DOCUMENT_ERRORS[400])},
+        {413: ("payload_too_large", "image_too_large", "too_many_pages")},
+        {415: ("unsupported_media_type",), 422: ("encrypted_pdf",)},
+    )
+    submit = _responses(replayed, submit_errors) | {"202": accepted}
+    found = merge(common, {404: ("not_found",)})
+    return {
+        "/jobs": {
+            "post": {
+                "operationId": "submitJob",
+                "summary": "Submit images, PDFs and multi-page TIFFs as a job (up to "
+                "OCR_JOBS_MAX_PAGES pages) with /pipeline's detection parameters",
+                "parameters": [key],
+                "requestBody": body,
+                "responses": submit,
+            },
+            "get": {
+                "operationId": "listJobs",
+                "summary": "The most recent jobs",
+                "parameters": [limit],
+                "responses": _responses(
+                    _ok("JobList", "newest first"), merge(common, {400: ("invalid_parameter",)})
+                ),
+            },
+        },
+        "/jobs/{job_id}": {
+            "get": {
+                "operationId": "getJob",
+                "summary": "A job's status, pages read and per-page errors",
+                "parameters": [job_id],
+                "responses": _responses(_ok("Job", "the job now"), found),
+            },
+            "delete": {
+                "operationId": "cancelJob",
+                "summary": "Cancel a job that has not ended",
+                "parameters": [job_id],
+                "responses": _responses(
+                    _ok("Job", "the job, cancelled"), merge(found, {409: ("job_finished",)})
+                ),
+            },
+        },
+        "/jobs/{job_id}/result": {
+            "get": {
+                "operationId": "getJobResult",
+                "summary": "A done job's result as JSON, text, hOCR or a searchable PDF",
+                "parameters": [job_id, ref("parameters", "Format")],
+                "responses": _responses(
+                    _ok_or_export("JobResult", "every page, read or failed"),
+                    merge(
+                        found,
+                        {400: ("invalid_parameter",), 409: ("job_not_finished",)},
+                    ),
+                ),
+            },
+        },
+    }
+
+
 def open_operations() -> dict[str, Schema]:
     """Health, readiness, metrics and this document: no API key needed."""
     limits = FRONT
@@ -594,7 +752,9 @@ def build_spec(service: str) -> Schema:
             "an operation answers 404 not_found, any other method 405 method_not_allowed.",
         },
         "security": [{"ApiKey": []}, {}],
-        "paths": model_operations(service) | open_operations(),
+        "paths": model_operations(service)
+        | (job_operations() if service == "pipeline" else {})
+        | open_operations(),
         "components": {
             "schemas": component_schemas(),
             "parameters": component_parameters(),

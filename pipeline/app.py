@@ -19,18 +19,19 @@ from flask import Flask, Request, Response, jsonify, request
 from common.config import Settings
 from common.documents import Document
 from common.errors import InvalidParameter
-from common.exports import FORMATS, MEDIA_TYPES, export_document
+from common.exports import MEDIA_TYPES, export_document
 from common.http import (
     add_health_routes,
     create_base_app,
     json_body,
     request_deadline,
+    request_format,
     request_images,
-    request_param,
     set_mode,
 )
 from common.params import DetectionParams, parse_fields
 from common.results import OcrResult
+from jobs.routes import register_jobs
 from pipeline.topology import Topology, build_topology
 
 IMAGE_FIELDS = frozenset({"image", "images"})
@@ -49,16 +50,6 @@ def detection_params(req: Request, defaults: DetectionParams) -> DetectionParams
     )
 
 
-def answer_format(req: Request) -> str:
-    """The requested ``format`` (json by default); 400 invalid_parameter for any other."""
-    value = request_param(req, "format")
-    if value is None or value == "":
-        return "json"
-    if not isinstance(value, str) or value.strip().lower() not in FORMATS:
-        raise InvalidParameter(f"format must be one of {', '.join(FORMATS)}, got {value!r}")
-    return value.strip().lower()
-
-
 def create_app(settings: Settings | None = None, topology: Topology | None = None) -> Flask:
     """Build the pipeline; pass ``topology`` to reuse loaded models or a client in tests."""
     settings = settings or Settings.from_env()
@@ -66,6 +57,7 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
     app = create_base_app("pipeline", settings)
     add_health_routes(app, topology.readiness)
     topology.mount_model_routes(app)
+    register_jobs(app, topology.jobs, settings, lambda req: detection_params(req, defaults))
     pipeline = topology.pipeline
     defaults = settings.profile.detection
 
@@ -89,21 +81,21 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
 
     @app.post("/ocr")
     def ocr():
-        fmt = answer_format(request)
+        fmt = request_format(request)
         document, params, deadline = one_upload("sequential")
         result = pipeline.ocr_sequential(document, params, deadline)
         return jsonify(result.export()) if fmt == "json" else exported([result], [document], fmt)
 
     @app.post("/pipeline")
     def batched():
-        fmt = answer_format(request)
+        fmt = request_format(request)
         document, params, deadline = one_upload("batched")
         result = pipeline.ocr_batched(document, params, deadline)
         return jsonify(result.export()) if fmt == "json" else exported([result], [document], fmt)
 
     @app.post("/batch_ocr")
     def batch_ocr():
-        fmt = answer_format(request)
+        fmt = request_format(request)
         set_mode("batched")
         blobs = request_images(request, field="images", many=True)
         if len(blobs) > MAX_IMAGES_PER_BATCH:

@@ -1,8 +1,9 @@
 """Which engine the pipeline app serves (OCR_MODE), and the HTTP around it that differs.
 
 Embedded: the models' own /detection and /recognition handlers are mounted on the pipeline, and
-readiness names the models. Distributed: those two paths are relayed to std_service and
-str_service unchanged, and readiness checks both services, the broker and the workers.
+readiness names the models; job pages are read by threads of this process. Distributed: those
+two paths are relayed to std_service and str_service unchanged, readiness checks both services,
+the broker and the workers, and job pages go to the page workers over the pages queue.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flask import Flask, Response, request
 
 from common.config import Settings
 from common.http import request_deadline
+from jobs.runner import Jobs, distributed_jobs, embedded_jobs
 from pipeline.distributed import DistributedEngine, distributed_engine
 from pipeline.ocr import OcrPipeline
 from pipeline.service_client import ServiceClient
@@ -32,7 +34,12 @@ class Topology:
     pipeline: OcrPipeline
     readiness: Callable[[], tuple[bool, dict]]
     mount_model_routes: Callable[[Flask], None]
-    close: Callable[[], None]
+    jobs: Jobs  # the jobs API's store and how it gets pages read (jobs/runner.py)
+    close_engine: Callable[[], None]
+
+    def close(self) -> None:
+        self.jobs.close()
+        self.close_engine()
 
 
 def embedded_topology(engine: EmbeddedEngine, settings: Settings) -> Topology:
@@ -47,7 +54,8 @@ def embedded_topology(engine: EmbeddedEngine, settings: Settings) -> Topology:
         models = {"std": engine.detector.model_name, "str": engine.recognizer.model_name}
         return True, {"mode": "embedded", "models": models}
 
-    return Topology(engine.pipeline, readiness, mount, engine.close)
+    jobs = embedded_jobs(settings, engine.pipeline)
+    return Topology(engine.pipeline, readiness, mount, jobs, engine.close)
 
 
 def distributed_topology(engine: DistributedEngine, settings: Settings) -> Topology:
@@ -86,7 +94,7 @@ def distributed_topology(engine: DistributedEngine, settings: Settings) -> Topol
         }
         return all(checks.values()), {"mode": "distributed", "checks": checks}
 
-    return Topology(engine.pipeline, readiness, mount, engine.close)
+    return Topology(engine.pipeline, readiness, mount, distributed_jobs(settings), engine.close)
 
 
 def build_topology(

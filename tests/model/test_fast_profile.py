@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from common.config import Settings
+from common.documents import PageImage
 from common.geometry import crop_quad
 from common.params import DetectionParams
 from monitoring.scoring import iou, rect
@@ -102,7 +103,7 @@ def test_the_official_profile_reads_one_crop_per_box(detector, recognizer):
     settings = FAST.with_overrides(ocr_profile="official")
     engine = embedded_engine(settings, detector, recognizer)
     try:
-        document = engine.pipeline.prepare(png_bytes(PAGE), PAGE)
+        document = engine.pipeline.prepare(PageImage(PAGE))
     finally:
         engine.close()
     assert document.segments == tuple((i,) for i in range(len(document.detection.boxes)))

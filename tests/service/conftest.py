@@ -22,10 +22,35 @@ from tests.servers import serve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+# The real PostgreSQL (trust auth here and in CI); each test gets a schema of its own.
+POSTGRES_URL = os.environ.get("OCR_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1/test")
 # The page most service tests read, what it says, and detection settings that keep it cheap.
 PAGE = [["HELLO", "world"], ["OCR", "2024", "pipeline"]]
 EXPECTED = "HELLO world\nOCR 2024 pipeline"
 FAST = {"canvas_size": "640", "mag_ratio": "1.0"}
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema on the real PostgreSQL, dropped afterwards; yields the URL whose
+    connections use it (search_path), so tables of the same name never meet."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    name = f"ocr_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as db:
+            db.execute(text(f'CREATE SCHEMA "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL is not answering at {POSTGRES_URL}: {exc}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{name}"
+    finally:
+        with admin.begin() as db:
+            db.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
 
 
 def past_deadline() -> str:
@@ -61,8 +86,11 @@ def broker_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Settings:
-    return Settings(ocr_threads=2, rabbitmq_url=RABBITMQ_URL)
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The service tests' settings: the real broker, and a jobs database of the session's own
+    (SQLite, in a temporary folder) wherever a test builds a pipeline."""
+    jobs_db = tmp_path_factory.mktemp("jobs") / "jobs.sqlite3"
+    return Settings(ocr_threads=2, rabbitmq_url=RABBITMQ_URL, ocr_jobs_db=f"sqlite:///{jobs_db}")
 
 
 @pytest.fixture(scope="session")

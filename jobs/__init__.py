@@ -1,0 +1,1 @@
+"""Jobs: OCR of large batches submitted, followed and fetched later, with state in a database."""
