@@ -1,5 +1,5 @@
 # Docker targets, included by the Makefile. They drive docker compose (v2):
-#   make build | up | down | logs | ps | scale WORKERS=N
+#   make build | up | down | logs | ps | scale WORKERS=N PAGE_WORKERS=N
 # Options: GPU=1 adds docker-compose.gpu.yml (CUDA torch, GPUs reserved), MONITORING=1 starts
 # Prometheus and Grafana too, SERVICE=name narrows build/up/logs to one service. A local
 # docker-compose.override.yml (never committed) is picked up when present.
@@ -21,8 +21,8 @@ DC_ALL = $(strip $(COMPOSE) $(COMPOSE_FILES) --profile monitoring)
 build:  ## Build the images (GPU=1: CUDA torch; SERVICE=name: one image)
 	$(DC) build $(SERVICE)
 
-up:  ## Start the stack in Docker and wait until healthy (GPU=1, MONITORING=1, WORKERS=N)
-	$(DC) up -d --wait $(if $(WORKERS),--scale str-worker=$(WORKERS)) $(SERVICE)
+up:  ## Start the stack in Docker and wait until healthy (GPU=1, MONITORING=1, WORKERS=N, PAGE_WORKERS=N)
+	$(DC) up -d --wait $(if $(WORKERS),--scale str-worker=$(WORKERS)) $(if $(PAGE_WORKERS),--scale page-worker=$(PAGE_WORKERS)) $(SERVICE)
 	$(DC) ps
 
 down:  ## Stop and remove the containers (volumes are kept)
@@ -34,8 +34,8 @@ logs:  ## Follow the logs of every service, or SERVICE=name
 ps:  ## List the containers and their health
 	$(DC_ALL) ps
 
-scale:  ## Run WORKERS=N str workers (also on another machine sharing the broker)
-	$(if $(WORKERS),,$(error usage: make scale WORKERS=N))
-	$(DC) up -d --no-deps --scale str-worker=$(WORKERS) str-worker
+scale:  ## Run WORKERS=N str workers, PAGE_WORKERS=N page workers (also on other machines sharing the broker)
+	$(if $(WORKERS)$(PAGE_WORKERS),,$(error usage: make scale WORKERS=N and/or PAGE_WORKERS=N))
+	$(DC) up -d --no-deps $(if $(WORKERS),--scale str-worker=$(WORKERS)) $(if $(PAGE_WORKERS),--scale page-worker=$(PAGE_WORKERS)) $(if $(WORKERS),str-worker) $(if $(PAGE_WORKERS),page-worker)
 
 .DEFAULT_GOAL := $(docker_mk_default_goal)

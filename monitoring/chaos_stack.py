@@ -86,23 +86,29 @@ class Stack:
     # every profile. Benchmarks pass the profile they measure.
     profile: str = "official"
     threads: int = 1  # torch/ONNX threads per process (OCR_THREADS)
+    extra_env: dict[str, str] = field(default_factory=dict)  # more settings for every process
     services: dict[str, Service] = field(default_factory=dict)
     workers: list[Service] = field(default_factory=list)
+    page_workers: list[Service] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
     _spawned: int = 0
 
     def base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "OCR_"))}
-        return env | {
-            "RABBITMQ_URL": self.rabbitmq_url,
-            "STR_QUEUE": self.queue,
-            "OCR_THREADS": str(self.threads),
-            "OCR_DEVICE": "cpu",
-            "OCR_PROFILE": self.profile,
-            "OCR_TIMEOUT_S": str(self.ocr_timeout_s),
-            "PYTHONPATH": str(REPO_ROOT),
-            "PYTHONUNBUFFERED": "1",
-        }
+        return (
+            env
+            | {
+                "RABBITMQ_URL": self.rabbitmq_url,
+                "STR_QUEUE": self.queue,
+                "OCR_THREADS": str(self.threads),
+                "OCR_DEVICE": "cpu",
+                "OCR_PROFILE": self.profile,
+                "OCR_TIMEOUT_S": str(self.ocr_timeout_s),
+                "PYTHONPATH": str(REPO_ROOT),
+                "PYTHONUNBUFFERED": "1",
+            }
+            | self.extra_env
+        )
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> tuple[Path, object]:
         self._spawned += 1
@@ -145,6 +151,18 @@ class Stack:
         self.workers.append(worker)
         return worker
 
+    def start_page_worker(self) -> Service:
+        """A job page worker (``python -m jobs.worker``), kept apart from the str workers."""
+        env = self.base_env() | {
+            "METRICS_PORT": "0",
+            "STR_URL": f"http://127.0.0.1:{self.ports['str']}",
+        }
+        argv = [str(VENV_BIN / "python"), "-m", "jobs.worker"]
+        log, process = self._spawn("page-worker", argv, env)
+        worker = Service("page-worker", process, log)
+        self.page_workers.append(worker)
+        return worker
+
     def live_workers(self) -> list[Service]:
         return [w for w in self.workers if w.alive()]
 
@@ -167,7 +185,7 @@ class Stack:
         return time.monotonic() - started
 
     def close(self) -> None:
-        for service in [*self.services.values(), *self.workers]:
+        for service in [*self.services.values(), *self.workers, *self.page_workers]:
             service.terminate(timeout_s=5.0)
 
 

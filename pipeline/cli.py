@@ -1,7 +1,8 @@
 """Command-line OCR: python -m pipeline.cli FILE_OR_DIR... [--json] [--url URL] [--out DIR].
 
-Reads images, PDFs and multi-page TIFFs. In-process by default (both models load here, no
-server or broker needed); with ``--url`` it sends each file to a running pipeline instead.
+Reads images, PDFs and multi-page TIFFs; ``--job`` submits them to a running pipeline as one job
+instead and follows it (pipeline/job_client.py). In-process by default (both models load here,
+no server or broker needed); with ``--url`` it sends each file to a running pipeline instead.
 Prints the text of each file (a document's page by page), or one JSON answer per line with
 ``--json``; with ``--out DIR`` it writes one file per input there instead, in ``--format``
 (json, txt, hocr, or pdf: a searchable PDF). A progress bar on stderr counts pages: a file's
@@ -191,9 +192,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--format", choices=FORMATS, default="txt", help="what --out writes (default txt)"
     )
+    parser.add_argument(
+        "--job",
+        action="store_true",
+        help="with --url: submit the files as one job (POST /jobs), follow it, fetch its result",
+    )
+    parser.add_argument("--key", help="--job's Idempotency-Key: the same key submits once")
     args = parser.parse_args(argv)
     if args.format != "txt" and args.out is None:
         parser.error("--format needs --out DIR (or use --json to print JSON)")
+    if args.job and not args.url:
+        parser.error("--job needs --url (a running pipeline keeps the job)")
 
     try:
         files = find_inputs(args.paths)
@@ -202,6 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not files:
         parser.error("no images or PDFs found (png, jpg, tif, webp, bmp, pdf)")
     params = {"canvas_size": args.canvas_size} if args.canvas_size else {}
+    if args.job:
+        from pipeline.job_client import run_job
+
+        fmt = "json" if args.json and args.out is None else args.format
+        return run_job(args.url, files, params, args.out, fmt, args.timeout, args.key)
     read = (
         _http_reader(args.url, args.mode, params, args.timeout)
         if args.url

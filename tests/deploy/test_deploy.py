@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 GPU_FILE = REPO / "docker-compose.gpu.yml"
 
-APP_SERVICES = {"std", "str", "str-worker", "pipeline", "web"}
+APP_SERVICES = {"std", "str", "str-worker", "pipeline", "page-worker", "web"}
 MODEL_SERVICES = {"std", "str", "str-worker"}
 HTTP_PORTS = {"pipeline": 5000, "std": 5001, "str": 5002, "web": 8501}
 HTTP_PORT_VARS = {
@@ -51,11 +51,11 @@ HTTP_PORT_VARS = {
 IMAGE_CODE = {
     "std": {"common", "std_service"},
     "str": {"common", "str_service"},
-    "pipeline": {"common", "pipeline", "std_service", "str_service"},
+    "pipeline": {"common", "pipeline", "jobs", "std_service", "str_service"},
     "web": {"web"},
 }
 WORKER_METRICS_PORT = 9100
-FIRST_PARTY = {"common", "std_service", "str_service", "pipeline", "web", "monitoring"}
+FIRST_PARTY = {"common", "std_service", "str_service", "pipeline", "jobs", "web", "monitoring"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -635,7 +635,7 @@ def _requirement_names(path: Path) -> set[str]:
 def test_images_hold_every_module_their_code_imports(compose: dict) -> None:
     """An import of an uncopied folder or an uninstalled package fails only inside the image."""
     dist_of = importlib.metadata.packages_distributions()
-    for name in APP_SERVICES - {"str-worker"}:
+    for name in APP_SERVICES - {"str-worker", "page-worker"}:
         image = image_of(compose["services"][name])
         copied = _copied_packages(image)
         req_files = [r for r in copy_sources(image) if r.startswith("requirements")]
@@ -652,7 +652,7 @@ def test_images_hold_every_module_their_code_imports(compose: dict) -> None:
 
 
 def test_dockerfiles_are_slim_non_root_and_select_torch(compose: dict) -> None:
-    for name in APP_SERVICES - {"str-worker"}:
+    for name in APP_SERVICES - {"str-worker", "page-worker"}:
         image = image_of(compose["services"][name])
         dockerfile = f"{image.dockerfile} ({name})"
         assert re.fullmatch(r"python:3\.11-slim(-\w+)?", image.base), f"{dockerfile}: {image.base}"
@@ -861,6 +861,7 @@ def make_n(*args: str, makefile: str | None = "docker.mk") -> subprocess.Complet
         "GPU",
         "MONITORING",
         "WORKERS",
+        "PAGE_WORKERS",
         "SERVICE",
         "COMPOSE",
         "MAKEFLAGS",

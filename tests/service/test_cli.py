@@ -91,6 +91,29 @@ def test_a_pdf_is_read_page_by_page_exported_whole_and_counted_in_pages(
         ]
 
 
+def test_job_submits_follows_and_fetches_the_result(
+    tmp_path: Path, base_settings, detector, recognizer, capsys: pytest.CaptureFixture
+) -> None:
+    settings = base_settings.with_overrides(ocr_jobs_db=f"sqlite:///{tmp_path / 'jobs.db'}")
+    drawn = [render_words(words)[0] for words in ([["Invoice", "2024"]], [["Thank", "you"]])]
+    document = tmp_path / "doc.pdf"
+    document.write_bytes(pdf_bytes(drawn))
+    out = tmp_path / "out"
+    with ocr_stack("embedded", settings, detector, recognizer) as (url, _):
+        args = [str(document), "--url", url, "--canvas-size", "640", "--job"]
+        assert main([*args, "--out", str(out), "--format", "txt"]) == 0
+    captured = capsys.readouterr()
+    written = Path(captured.out.strip())
+    assert written.parent == out and written.name.startswith("job-")
+    assert written.read_text() == "Invoice 2024\fThank you\n"
+    assert "2 pages" in captured.err and "2/2" in captured.err  # the bar counts pages
+
+
+def test_job_needs_a_running_pipeline(pages: Path) -> None:
+    with pytest.raises(SystemExit):
+        main([str(pages), "--job"])
+
+
 def test_a_format_without_an_output_folder_is_refused(pages: Path) -> None:
     with pytest.raises(SystemExit):
         main([str(pages), "--format", "pdf"])

@@ -104,7 +104,7 @@ def running(sock: Path, expected: int) -> dict[str, int] | None:
             "deploy/supervisord.services.conf",
             2,
             "worker_01",
-            {"std", "str", "worker_00", "worker_01", "pipeline", "web"},
+            {"std", "str", "worker_00", "worker_01", "page_worker", "pipeline", "web"},
         ),
         ("deploy/supervisord.embedded.conf", 0, "pipeline", {"pipeline", "web"}),
     ],
