@@ -16,9 +16,7 @@ A message that is not a page is dead-lettered; nothing a page does takes the wor
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sys
 import threading
 import time
@@ -28,8 +26,9 @@ from functools import partial
 
 import pika
 
-from common.amqp import broker_reachable, open_connection, serve_forever
+from common.amqp import open_connection, serve_forever
 from common.config import Settings
+from common.worker_process import serve_worker, worker_settings
 from jobs.page_queue import declare_pages_queue, decode_page
 from jobs.pages import read_page
 from jobs.store import JobStore
@@ -138,23 +137,11 @@ def page_worker_pipeline(settings: Settings) -> OcrPipeline:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 0 if the broker answers")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
-    settings = Settings.from_env()
-    if args.check:
-        return 0 if broker_reachable(settings.rabbitmq_url) else 1
+    settings = worker_settings(argv, __doc__.splitlines()[0])
+    if isinstance(settings, int):
+        return settings
     store = JobStore.from_settings(settings)
-    worker = PageWorker(settings, store, page_worker_pipeline(settings))
-    if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr=settings.bind)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: worker.stop())
-    worker.run()
+    serve_worker(PageWorker(settings, store, page_worker_pipeline(settings)), settings)
     store.close()
     return 0
 

@@ -17,11 +17,9 @@ delivery limit.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import queue
-import signal
 import socket
 import sys
 import threading
@@ -37,7 +35,6 @@ import pika.exceptions
 from common import metrics
 from common.amqp import (
     CONNECTION_ERRORS,
-    broker_reachable,
     declare_crops_queue,
     open_connection,
     probe_queue,
@@ -54,6 +51,7 @@ from common.messages import (
     reply_address,
 )
 from common.results import OwnerReadings
+from common.worker_process import serve_worker, worker_settings
 from str_service.bucket import (
     Batch,
     BucketConfig,
@@ -276,32 +274,21 @@ class Worker:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 0 if the broker answers")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
-    settings = Settings.from_env()
-    if args.check:
-        return 0 if broker_reachable(settings.rabbitmq_url) else 1
+    settings = worker_settings(argv, __doc__.splitlines()[0])
+    if isinstance(settings, int):
+        return settings
 
     from str_service.recognizer import Recognizer
 
     recognizer = Recognizer.from_settings(settings)
     worker = Worker(settings, lambda crops: recognizer.recognize(crops).results)
-    if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr=settings.bind)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: worker.stop())
     log.info(
         "model %s ready; metrics on %s:%s",
         recognizer.model_name,
         settings.bind,
         settings.metrics_port or "(off)",
     )
-    worker.run()
+    serve_worker(worker, settings)
     return 0
 
 

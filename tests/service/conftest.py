@@ -93,6 +93,18 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(ocr_threads=2, rabbitmq_url=RABBITMQ_URL, ocr_jobs_db=f"sqlite:///{jobs_db}")
 
 
+@pytest.fixture(params=["embedded", "distributed"])
+def mode(request: pytest.FixtureRequest, broker: str) -> str:
+    """Each topology in turn (a test file may narrow it with a ``mode`` of its own)."""
+    return request.param
+
+
+@pytest.fixture
+def settings(base_settings: Settings, queue_name: str) -> Settings:
+    """The service tests' settings with a crops queue of the test's own."""
+    return base_settings.with_overrides(str_queue=queue_name)
+
+
 @pytest.fixture(scope="session")
 def broker() -> str:
     """The real RabbitMQ; tests that need it fail loudly rather than mock it."""

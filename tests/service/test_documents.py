@@ -13,7 +13,6 @@ import subprocess
 import pytest
 import requests
 
-from common.config import Settings
 from monitoring.scoring import iou, rect
 from tests.exported import pdf_pages_text, pdf_word_boxes
 from tests.render import (
@@ -36,16 +35,6 @@ DPI = 200.0  # Settings' OCR_PDF_DPI default
 
 def words_of(lines: list[list[str]]) -> list[str]:
     return [word for line in lines for word in line]
-
-
-@pytest.fixture(params=["embedded", "distributed"])
-def mode(request: pytest.FixtureRequest, broker: str) -> str:
-    return request.param
-
-
-@pytest.fixture
-def settings(base_settings: Settings, queue_name: str) -> Settings:
-    return base_settings.with_overrides(str_queue=queue_name)
 
 
 @pytest.fixture(scope="module")

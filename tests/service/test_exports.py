@@ -7,7 +7,6 @@ import shutil
 import pytest
 import requests
 
-from common.config import Settings
 from tests.exported import hocr_items, pdf_pages_text, pdf_word_boxes
 from tests.render import png_bytes, render_words
 from tests.service.conftest import ocr_stack
@@ -15,16 +14,6 @@ from tests.service.conftest import ocr_stack
 FIRST = [["Invoice", "2024"], ["Total", "due", "74.68"]]
 SECOND = [["Thank", "you"]]
 FIELDS = {"canvas_size": "640"}
-
-
-@pytest.fixture(params=["embedded", "distributed"])
-def mode(request: pytest.FixtureRequest, broker: str) -> str:
-    return request.param
-
-
-@pytest.fixture
-def settings(base_settings: Settings, queue_name: str) -> Settings:
-    return base_settings.with_overrides(str_queue=queue_name)
 
 
 def _post(url: str, path: str, blob: bytes, **fields: str) -> requests.Response:
