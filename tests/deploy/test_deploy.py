@@ -733,17 +733,23 @@ def test_worker_healthcheck_runs_the_worker_check(compose: dict) -> None:
 
 
 def test_worker_serves_metrics_on_metrics_port(compose: dict) -> None:
-    """Prometheus scrapes the workers on METRICS_PORT: the worker starts its metrics server on
-    the setting that variable sets."""
-    env = service_env(compose["services"]["str-worker"])
-    assert Settings.from_env(env).metrics_port == WORKER_METRICS_PORT
-    source = REPO / "str_service" / "worker.py"
-    calls = [
-        node
-        for node in ast.walk(ast.parse(source.read_text(), str(source)))
-        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("start_http_server")
-    ]
-    assert calls, "the worker serves no metrics"
+    """Prometheus scrapes the workers on METRICS_PORT: each worker process starts its metrics
+    server (common/worker_process.serve_worker) on the setting that variable sets."""
+    for name in ("str-worker", "page-worker"):
+        env = service_env(compose["services"][name])
+        assert Settings.from_env(env).metrics_port == WORKER_METRICS_PORT, name
+
+    def calls_of(path: Path, function: str) -> list[ast.Call]:
+        return [
+            node
+            for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(function)
+        ]
+
+    for worker in ("str_service/worker.py", "jobs/worker.py"):
+        assert calls_of(REPO / worker, "serve_worker"), f"{worker} serves no metrics"
+    calls = calls_of(REPO / "common" / "worker_process.py", "start_http_server")
+    assert calls, "serve_worker serves no metrics"
     for call in calls:
         port = (
             call.args[0] if call.args else next(k.value for k in call.keywords if k.arg == "port")
