@@ -106,6 +106,8 @@ class Stack:
                 "OCR_TIMEOUT_S": str(self.ocr_timeout_s),
                 "PYTHONPATH": str(REPO_ROOT),
                 "PYTHONUNBUFFERED": "1",
+                # the pipeline's jobs database lives with the run, not in the checkout
+                "OCR_JOBS_DB": f"sqlite:///{self.run_dir / 'jobs.sqlite3'}",
             }
             | self.extra_env
         )

@@ -60,11 +60,12 @@ def normalise(word: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def pipeline_url() -> Iterator[str]:
+def pipeline_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from common.config import Settings
     from pipeline.app import create_app
 
-    with serve(create_app(Settings(ocr_threads=1))) as url:
+    jobs_db = tmp_path_factory.mktemp("jobs") / "jobs.sqlite3"  # none left in the checkout
+    with serve(create_app(Settings(ocr_threads=1, ocr_jobs_db=f"sqlite:///{jobs_db}"))) as url:
         yield url
 
 
