@@ -84,10 +84,10 @@ def open_document(
     data: bytes, limits: DocumentLimits, only: Sequence[int] | None = None
 ) -> Document:
     """The pages of a PDF, a multi-page TIFF or any image ``common.images`` decodes; with
-    ``only``, just those pages (0-based; a job reads its document a page at a time), after the
-    whole document's checks."""
+    ``only``, just those pages (0-based; a job reads its document a page at a time, its every
+    page checked at submission by ``check_document``), after the checks."""
     if _is_pdf(data):
-        count, pages = _read_pdf(data, limits, only)
+        count, pages = _read_pdf(data, limits, only, every_page=only is None)
         return Document("pdf", tuple(pages))
     count, images = decode_pages(data, limits.max_pixels, limits.max_pages, only)
     if count == 1:
@@ -99,7 +99,7 @@ def check_document(data: bytes, limits: DocumentLimits) -> int:
     """The page count of a document that ``open_document`` would open, every check made and
     no page rendered: what a job stores at submission, before any work."""
     if _is_pdf(data):
-        return _read_pdf(data, limits, ())[0]
+        return _read_pdf(data, limits, (), every_page=True)[0]
     return decode_pages(data, limits.max_pixels, limits.max_pages, ())[0]
 
 
@@ -118,9 +118,12 @@ def _is_pdf(data: bytes) -> bool:
 
 
 def _read_pdf(
-    data: bytes, limits: DocumentLimits, only: Sequence[int] | None
+    data: bytes, limits: DocumentLimits, only: Sequence[int] | None, every_page: bool
 ) -> tuple[int, list[PageImage]]:
-    """The page count and the rendered pages (all, or ``only`` those), after every check."""
+    """The page count and the rendered pages (all, or ``only`` those), after the checks: the
+    page count, and the size of every page (``every_page``) or of those rendered. A job checks
+    every page once, at submission, and then opens its pages one by one: checking all of them
+    again for each would make a 10,000-page job's reading quadratic."""
     scale = limits.dpi / POINTS_PER_INCH
     with _PDFIUM_LOCK:
         pdf = _open_pdf(data)
@@ -132,13 +135,13 @@ def _read_pdf(
                 raise TooManyPages(
                     f"the PDF has {count} pages; the limit is {limits.max_pages} (OCR_MAX_PAGES)"
                 )
-            for index in range(count):
-                # PDFium's own rounding of the rendered size, so the check is of what renders
-                width, height = (math.ceil(side * scale) for side in pdf.get_page_size(index))
-                _check_page(index + 1, width, height, limits)
             chosen = range(count) if only is None else only
             if any(not 0 <= index < count for index in chosen):
                 raise InvalidPdf(f"the PDF has {count} pages, not pages {list(chosen)}")
+            for index in range(count) if every_page else chosen:
+                # PDFium's own rounding of the rendered size, so the check is of what renders
+                width, height = (math.ceil(side * scale) for side in pdf.get_page_size(index))
+                _check_page(index + 1, width, height, limits)
             return count, [_render_page(pdf, index, scale, limits.dpi) for index in chosen]
         finally:
             pdf.close()
