@@ -40,6 +40,7 @@ class Settings:
     str_weights: str | None = None
     str_arch: str | None = None
     str_charset: str | None = None
+    str_lexicon: str | None = None
     ocr_max_upload_mb: float = 20.0
     ocr_max_pixels: int = 50_000_000
     ocr_max_pages: int = 32

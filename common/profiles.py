@@ -4,7 +4,9 @@
 1280, mag 1.5), every detected box read on its own (the parity tests run it). ``fast``, the
 default, is what measured better on a CPU (monitoring/README.md, "Accuracy and speed"): ONNX
 Runtime on the CPU (torch on CUDA), detection at a scale chosen from the text's own size, and
-neighbouring words of a line read as one crop with a margin around it (``common.segments``).
+neighbouring words of a line read as one crop with a margin around it (``common.segments``),
+and readings corrected where a word list or a number's format explains the network's
+probabilities better (``str_service.correction``).
 Each lever is a field, so a request or a test can take one without the others.
 """
 
@@ -22,6 +24,7 @@ class Profile:
     detection: DetectionParams  # the requests' defaults
     segment_gap: float  # words closer than this x their height are read as one crop; 0: never
     segment_margin: float  # white around each crop, x its height; 0: the box as detected
+    lexicon: bool  # correct readings by a word list and number formats (str_service.correction)
 
 
 PROFILES = {
@@ -31,6 +34,7 @@ PROFILES = {
         detection=DetectionParams(),
         segment_gap=0.0,
         segment_margin=0.0,
+        lexicon=False,
     ),
     "fast": Profile(
         runtime="auto",
@@ -38,5 +42,6 @@ PROFILES = {
         detection=DetectionParams(text_height=16.0),
         segment_gap=1.0,
         segment_margin=0.1,
+        lexicon=True,
     ),
 }

@@ -5,7 +5,8 @@
 
 Starts from the official profile and adds one lever per row, in the order the fast profile
 stacks them: reading neighbouring words as one crop, the margin around each crop, ONNX Runtime
-(float32), int8, and the detection scale chosen from the text's size. Every row reads every
+(float32), int8, the detection scale chosen from the text's size, and readings corrected by the
+word list and number formats. Every row reads every
 image through the embedded pipeline's batched path (what ``/pipeline`` runs), after one untimed
 warm-up read, and is scored by ``monitoring.scoring`` like the compare tool's rows. Writes
 ``OUT/levers.md`` and ``OUT/levers.json``.
@@ -30,6 +31,7 @@ from monitoring.data import REPO_ROOT, shared_data_dir
 from monitoring.scoring import Counts, image_counts, labelled_images
 from pipeline.embedded import embedded_engine
 from std_service.detector import Detector
+from str_service.lexicon import Lexicon
 from str_service.recognizer import Recognizer
 
 
@@ -41,7 +43,8 @@ def lever_steps() -> list[tuple[str, Profile]]:
     onnx = replace(margin, runtime=fast.runtime)
     int8 = replace(onnx, int8=True)
     scale = replace(int8, detection=fast.detection)
-    if scale != fast:  # a lever added to the profile must get its own row here
+    lexicon = replace(scale, lexicon=True)
+    if lexicon != fast:  # a lever added to the profile must get its own row here
         raise AssertionError("the lever steps no longer end at the fast profile")
     return [
         ("official", official),
@@ -49,7 +52,8 @@ def lever_steps() -> list[tuple[str, Profile]]:
         ("+ 10 % crop margin", margin),
         ("+ ONNX Runtime float32", onnx),
         ("+ int8", int8),
-        ("+ scale from text size (= fast)", scale),
+        ("+ scale from text size", scale),
+        ("+ word list and number formats (= fast)", lexicon),
     ]
 
 
@@ -57,30 +61,33 @@ def measure(data: Path, threads: int, out: Path) -> list[dict]:
     images = labelled_images(data)
     release_large_buffers()  # as the services do when they load their models
     settings = Settings.from_env().with_overrides(ocr_threads=threads, ocr_device="cpu")
-    models: dict[tuple[str, bool], tuple[Detector, Recognizer]] = {}
+    detectors: dict[tuple[str, bool], Detector] = {}
+    recognizers: dict[tuple[str, bool, bool], Recognizer] = {}
+    english = Lexicon.load(settings.str_lexicon)
     rows = []
     for name, profile in lever_steps():
-        key = (profile.runtime, profile.int8)
-        if key not in models:
-            models[key] = (
-                Detector(
-                    settings.craft_weights,
-                    device="cpu",
-                    runtime=key[0],
-                    threads=threads,
-                    int8=key[1],
-                ),
-                Recognizer(
-                    settings.str_weights,
-                    settings.str_arch,
-                    settings.str_charset,
-                    device="cpu",
-                    runtime=key[0],
-                    threads=threads,
-                    int8=key[1],
-                ),
+        runtime = (profile.runtime, profile.int8)
+        if runtime not in detectors:
+            detectors[runtime] = Detector(
+                settings.craft_weights,
+                device="cpu",
+                runtime=profile.runtime,
+                threads=threads,
+                int8=profile.int8,
             )
-        engine = embedded_engine(settings, *models[key], profile=profile)
+        reading = (*runtime, profile.lexicon)
+        if reading not in recognizers:
+            recognizers[reading] = Recognizer(
+                settings.str_weights,
+                settings.str_arch,
+                settings.str_charset,
+                device="cpu",
+                runtime=profile.runtime,
+                threads=threads,
+                int8=profile.int8,
+                lexicon=english if profile.lexicon else None,
+            )
+        engine = embedded_engine(settings, detectors[runtime], recognizers[reading], profile)
         try:
             engine.pipeline.ocr_batched(images[0].path.read_bytes())  # warm-up
             total, subsets, times = Counts(), {}, []

@@ -23,6 +23,7 @@ from common.errors import Timeout
 from common.models import configure_threads, release_large_buffers
 from common.onnx_runtime import OnnxModule, choose_runtime
 from str_service.charsets import Charset
+from str_service.correction import correct_reading
 from str_service.decoding import attn_greedy_decode, ctc_greedy_decode, ctc_probabilities
 from str_service.dtrb import LoadedRecognizer, ModelSpec, load_recognizer_model
 from str_service.forward_plan import (
@@ -30,6 +31,7 @@ from str_service.forward_plan import (
     DEFAULT_MAX_BATCH_PIXELS,
     plan_forward_passes,
 )
+from str_service.lexicon import Lexicon
 from str_service.preprocess import PreparedCrop, contrast_crop, pad_right, prepare_crop, to_gray
 
 CONTRAST_THRESHOLD = 0.1  # EasyOCR contrast_ths: crops read below it get the contrast round
@@ -65,13 +67,16 @@ class Recognizer:
         runtime: str = "torch",
         threads: int = 0,
         int8: bool = False,
+        lexicon: Lexicon | None = None,
     ) -> None:
         """``max_batch_pixels`` caps one forward pass's input; None picks it for the device.
 
         ``runtime`` 'onnx' (or 'auto') on the CPU runs a CTC network through ONNX Runtime with
         ``threads`` threads, batch and width dynamic (common/onnx_runtime.py); Attn models, whose
         decoder loops over its own outputs, and CUDA keep torch. ``int8`` quantises that graph,
-        calibrated on drawn word crops (common/calibration.py).
+        calibrated on drawn word crops (common/calibration.py). With a ``lexicon``, CTC
+        readings are corrected where it explains the network's probabilities better
+        (str_service/correction.py); Attn readings are left greedy.
         """
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -89,6 +94,7 @@ class Recognizer:
         if spec.input_channel != 1:
             raise ValueError(f"only greyscale models are supported, got {spec.input_channel} ch")
         self.contrast_round = contrast_round
+        self.lexicon = lexicon if spec.prediction == "CTC" else None
         self.runtime = choose_runtime(runtime, self.device) if spec.prediction == "CTC" else "torch"
         self.onnx: OnnxModule | None = None
         if self.runtime == "onnx":
@@ -108,8 +114,9 @@ class Recognizer:
     @classmethod
     def from_settings(cls, settings: Settings) -> Recognizer:
         """Build from the service settings (STR_WEIGHTS, STR_ARCH, STR_CHARSET, OCR_DEVICE,
-        STR_MAX_BATCH), with torch's threads set for this process (OCR_THREADS) and freed
-        activations returned to the system (``release_large_buffers``)."""
+        STR_MAX_BATCH, the profile's runtime and word list, STR_LEXICON), with torch's threads
+        set for this process (OCR_THREADS) and freed activations returned to the system
+        (``release_large_buffers``)."""
         release_large_buffers()
         threads = configure_threads(settings.ocr_threads)
         names = (settings.str_weights, settings.str_arch, settings.str_charset)
@@ -120,6 +127,7 @@ class Recognizer:
             runtime=settings.profile.runtime,
             threads=threads,
             int8=settings.profile.int8,
+            lexicon=Lexicon.load(settings.str_lexicon) if settings.profile.lexicon else None,
         )
 
     def _calibration_batches(self) -> list[tuple[np.ndarray]]:
@@ -220,7 +228,10 @@ class Recognizer:
             if self.spec.prediction == "CTC":
                 probs = ctc_probabilities(probs)
             for row, index in enumerate(members):
-                results[index] = decode(probs[row], self.charset)
+                text, confidence = decode(probs[row], self.charset)
+                if self.lexicon is not None:
+                    text = correct_reading(probs[row], self.charset, self.lexicon)
+                results[index] = (text, confidence)
             timings["decode"] = timings.get("decode", 0.0) + _ms(t1)
             passes.append(len(members))
         missing = [i for i, r in enumerate(results) if r is None]

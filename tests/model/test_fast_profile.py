@@ -48,6 +48,13 @@ def test_the_default_profile_is_fast_and_int8_on_the_cpu(fast_detector, fast_rec
     assert fast_detector.runtime == fast_recognizer.runtime == "onnx"
 
 
+def test_only_the_fast_profile_corrects_readings(recognizer, fast_recognizer):
+    """The fast recogniser carries the English word list; the official one reads greedily
+    (its parity with EasyOCR holds). The next test shows the corrections leave crisp words."""
+    assert fast_recognizer.lexicon is not None and "invoice" in fast_recognizer.lexicon
+    assert recognizer.lexicon is None
+
+
 def test_int8_craft_finds_the_boxes_float_finds(detector, fast_detector):
     """Tolerance: every float32 box has an int8 box at IoU >= 0.8, and no extra boxes; the
     region map within 0.1 everywhere (int8 rounding of a [0, 1] score map)."""
@@ -61,7 +68,8 @@ def test_int8_craft_finds_the_boxes_float_finds(detector, fast_detector):
 
 
 def test_int8_recogniser_reads_what_float_reads(recognizer, fast_recognizer):
-    """Tolerance: the same text for every rendered word, confidences within 0.05."""
+    """Tolerance: the same text for every rendered word, confidences within 0.05 (the fast
+    recogniser's word list and formats included: crisp words and "74.68" are left as read)."""
     crops = [crop_quad(PAGE[:, :, 0], np.asarray(quad)) for _, quad in WORDS]
     ours = fast_recognizer.recognize(crops).results
     reference = recognizer.recognize(crops).results

@@ -1,0 +1,140 @@
+"""Readings corrected by the word list and number formats, on probabilities written by hand.
+
+Each case spells a greedy reading frame by frame (a character, then a blank), with what else the
+network found likely at a frame, and checks what the correction makes of it: a doubtful letter
+becomes the word, a crisp one stays, an amount's comma becomes its point only where the frames
+allow it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from str_service.charsets import EASYOCR_EN_G2, Charset
+from str_service.correction import MAX_ODDS, correct_reading, ctc_log_likelihood, greedy_runs
+from str_service.lexicon import Lexicon, LexiconError
+
+CHARSET = Charset(EASYOCR_EN_G2)
+CLASS = {name: index for index, name in enumerate(CHARSET.classes)}
+
+
+def frames(*steps: str | dict[str, float]) -> np.ndarray:
+    """(T, C) probabilities: each step a character, or {char: p} for a doubtful one, then a
+    blank frame. As in english_g2's output, a character's frame leaves the blank next to
+    nothing (its median there is 5e-8), so a letter is never dropped for free."""
+    rows = []
+    for step in steps:
+        row = np.full(len(CHARSET.classes), 1e-9)
+        for char, p in ({step: 1.0} if isinstance(step, str) else step).items():
+            row[CLASS[char]] = p
+        blank = np.full(len(CHARSET.classes), 1e-9)
+        blank[0] = 1.0
+        rows += [row / row.sum(), blank / blank.sum()]
+    return np.stack(rows)
+
+
+@pytest.fixture(scope="module")
+def english() -> Lexicon:
+    return Lexicon.load(None)
+
+
+def test_ctc_log_likelihood_sums_every_alignment():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(3), size=4)
+    for labels in ([], [1], [1, 2], [1, 1], [2, 1, 2]):
+        brute = 0.0
+        for path in itertools.product(range(3), repeat=4):
+            collapsed = [c for i, c in enumerate(path) if c != 0 and (i == 0 or path[i - 1] != c)]
+            if collapsed == labels:
+                brute += math.prod(probs[t, c] for t, c in enumerate(path))
+        expected = math.log(brute) if brute else -math.inf
+        assert ctc_log_likelihood(probs, labels) == pytest.approx(expected, abs=1e-9)
+
+
+def test_greedy_runs_keep_each_characters_frames():
+    probs = frames("a", "b")
+    runs = greedy_runs(np.concatenate([probs[:1], probs]))  # "a" held for two frames
+    assert [(CHARSET.classes[r.index], r.first, r.last) for r in runs] == [("a", 0, 1), ("b", 3, 3)]
+
+
+def test_a_doubtful_letter_becomes_the_word(english):
+    probs = frames("a", "t", " ", "t", "h", {"c": 0.6, "e": 0.3})
+    assert correct_reading(probs, CHARSET, english) == "at the"
+
+
+def test_a_letter_the_network_ruled_out_stays(english):
+    probs = frames("t", "h", {"c": 0.99, "e": 0.99 / MAX_ODDS / 10})
+    assert correct_reading(probs, CHARSET, english) == "thc"
+
+
+def test_a_crisp_word_outside_the_list_stays(english):
+    assert "jalan" not in english
+    assert correct_reading(frames(*list("JALAN")), CHARSET, english) == "JALAN"
+
+
+def test_case_and_marks_are_kept(english):
+    steps = [*list("Co"), {"r": 0.6, "n": 0.4}, *list("dition.")]
+    assert correct_reading(frames(*steps), CHARSET, english) == "Condition."
+
+
+def test_a_letter_read_as_a_mark(english):
+    probs = frames(*list("Tota"), {")": 0.7, "l": 0.25}, " ", *list("QTY"))
+    assert correct_reading(probs, CHARSET, english) == "Total QTY"
+
+
+def test_words_run_together_are_split(english):
+    steps = [*list("BID"), *list("REQUEST")]
+    probs = frames(*steps)
+    probs[5, CLASS[" "]] = 0.05  # the blank after D: a space was possible there
+    assert correct_reading(probs, CHARSET, english) == "BID REQUEST"
+
+
+def test_short_capitals_are_abbreviations(english):
+    probs = frames("S", {"D": 0.6, "O": 0.35}, "N")
+    assert correct_reading(probs, CHARSET, english) == "SDN"
+
+
+def test_an_amount_gets_its_decimal_point(english):
+    probs = frames("4", {",": 0.97, ".": 0.02}, "2", "0")
+    assert correct_reading(probs, CHARSET, english) == "4.20"
+    probs = frames("3", {" ": 0.9, ".": 0.05}, "0", "8")
+    assert correct_reading(probs, CHARSET, english) == "3.08"
+
+
+def test_what_is_not_an_amount_keeps_its_comma(english):
+    thousands = frames("1", {",": 0.6, ".": 0.3}, "2", "3", "4")
+    assert correct_reading(thousands, CHARSET, english) == "1,234"
+    ruled_out = frames("4", {",": 0.99, ".": 1e-9}, "2", "0")
+    assert correct_reading(ruled_out, CHARSET, english) == "4,20"
+
+
+def test_a_clock_time_gets_its_colons(english):
+    probs = frames("1", "0", {";": 0.8, ":": 0.15}, "5", "8", {";": 0.8, ":": 0.15}, "5", "1")
+    assert correct_reading(probs, CHARSET, english) == "10:58:51"
+    not_a_time = frames("2", "5", {";": 0.8, ":": 0.15}, "6", "1", {";": 0.8, ":": 0.15}, "0", "0")
+    assert correct_reading(not_a_time, CHARSET, english) == "25;61;00"
+
+
+def test_a_word_list_of_ones_own(tmp_path):
+    path = tmp_path / "words.txt"
+    path.write_text("Selangor 40\njalan\n\n")
+    lexicon = Lexicon.load(str(path))
+    assert len(lexicon) == 2
+    assert "SELANGOR" in lexicon and "Jalan" in lexicon and "the" not in lexicon
+    assert lexicon.candidates("Sclangor") == ["selangor"]
+    probs = frames(*list("SCLANGOR"))
+    probs[2, CLASS["C"]], probs[2, CLASS["E"]] = 0.6, 0.38
+    assert correct_reading(probs, CHARSET, lexicon) == "SELANGOR"
+
+
+def test_an_unreadable_word_list_names_itself(tmp_path):
+    with pytest.raises(LexiconError, match="missing.txt"):
+        Lexicon.load(str(tmp_path / "missing.txt"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    with pytest.raises(LexiconError, match="holds no words"):
+        Lexicon.load(str(empty))
