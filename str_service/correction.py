@@ -35,8 +35,9 @@ MIN_WORD = 3  # letters: shorter words are left as read
 ABBREVIATION = 3  # capitals: a word of no more than these, all upper case, is left as read
 
 _WORD = re.compile(r"[A-Za-z]+")
-# The separator of an amount ("74,68", "3 08") and both of a time ("10;58;51", "12:14.08").
-_AMOUNT = re.compile(r"(?<![\d.,])(?<!\d[;:])\d+([,; ])\d{2}(?!\d|[.,;:]\d)")
+# The separator of an amount ("74,68", "3 08", "28 . 11", "4 .20") and both of a time
+# ("10;58;51", "12:14.08").
+_AMOUNT = re.compile(r"(?<![\d.,])(?<!\d[;:])\d+( ?[,;.] ?| )\d{2}(?!\d|[.,;:]\d)")
 _TIME = re.compile(r"(?<![\d.,:;])(?:[01]?\d|2[0-3])([;:.,*])[0-5]\d([;:.,*])[0-5]\d(?!\d)")
 
 
@@ -142,10 +143,10 @@ def correct_reading(
     text = reading.text
     changes: dict[tuple[int, int], str] = {}
     for match in _AMOUNT.finditer(text):
-        _propose(reading, match.start(1), ["."], max_odds, changes)
+        _propose(reading, *match.span(1), ".", max_odds, changes)
     for match in _TIME.finditer(text):
         for group in (1, 2):
-            _propose(reading, match.start(group), [":"], max_odds, changes)
+            _propose(reading, *match.span(group), ":", max_odds, changes)
     for match in _WORD.finditer(text):
         _correct_word(reading, *match.span(), lexicon, max_odds, changes)
     out, done = [], 0
@@ -159,13 +160,14 @@ def correct_reading(
 def _propose(
     reading: _Reading,
     start: int,
-    spellings: Sequence[str],
+    end: int,
+    separator: str,
     max_odds: float,
     changes: dict[tuple[int, int], str],
 ) -> None:
-    chosen = reading.best(start, start + 1, spellings, max_odds)
-    if chosen is not None:
-        changes[(start, start + 1)] = chosen
+    """``separator`` for the one read at [start, end), spaces around it included."""
+    if reading.best(start, end, [separator], max_odds) is not None:
+        changes[(start, end)] = separator
 
 
 def _correct_word(

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from str_service.charsets import EASYOCR_EN_G2, Charset
+from str_service.charsets import CTC_BLANK, EASYOCR_EN_G2, Charset
 from str_service.correction import MAX_ODDS, correct_reading, ctc_log_likelihood, greedy_runs
 from str_service.lexicon import Lexicon, LexiconError
 
@@ -138,3 +138,9 @@ def test_an_unreadable_word_list_names_itself(tmp_path):
     empty.write_text("\n")
     with pytest.raises(LexiconError, match="holds no words"):
         Lexicon.load(str(empty))
+
+
+def test_an_amount_read_with_spaces_closes_up(english):
+    maybe_space = {" ": 0.6, CTC_BLANK: 0.4}
+    probs = frames("2", "8", maybe_space, {".": 0.9, ",": 0.05}, maybe_space, "1", "1")
+    assert correct_reading(probs, CHARSET, english) == "28.11"
