@@ -1,8 +1,9 @@
 """Streamlit entry point: ``streamlit run web/app.py`` (PIPELINE_URL says where the pipeline is).
 
-It only sets the page up and routes to the two pages in web/pages/; what they compute lives in
-plain modules beside this one (client, errors, tables, drawing, labels, charts, metrics_view),
-which talk HTTP to the pipeline and import no service code.
+It only sets the page up and routes to the three pages in web/pages/; what they compute lives in
+plain modules beside this one (client, jobs_client, errors, tables, drawing, labels, charts,
+metrics_view), which talk HTTP to the pipeline and import no service code, and the widgets two
+pages share are web/widgets.py's.
 """
 
 import sys
@@ -32,6 +33,7 @@ st.navigation(
         st.Page(
             _PAGES / "read.py", title="Read documents", icon=":material/description:", default=True
         ),
+        st.Page(_PAGES / "jobs.py", title="Jobs", icon=":material/work_history:"),
         st.Page(_PAGES / "monitoring.py", title="Monitoring", icon=":material/monitoring:"),
     ]
 ).run()

@@ -13,10 +13,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from web.errors import PageError, error_message, unreachable
+from web.errors import ERROR_HINTS, PageError, error_message, unreachable
 from web.metrics_view import scrape_text
 
 DEFAULT_PIPELINE_URL = "http://127.0.0.1:5000"
@@ -56,13 +57,17 @@ class ExportFormat:
     mime: str  # the media type the pipeline answers it with (and the download is saved as)
 
 
-# format -> how the page offers it. The page makes .txt itself (the answer's text is the
-# pipeline's txt export, pages joined by form feeds); fetch_export takes all three.
+# format -> how the page offers it. The read page makes .txt and JSON itself (the answer's text
+# is the pipeline's txt export, pages joined by form feeds); fetch_export and a job's result
+# (web/jobs_client.py) take all four.
 EXPORT_FORMATS = {
     "pdf": ExportFormat("searchable PDF", "-searchable.pdf", "application/pdf"),
     "hocr": ExportFormat("hOCR", ".hocr", "application/xhtml+xml"),
-    "txt": ExportFormat("text", ".txt", "text/plain"),
+    "txt": ExportFormat(".txt", ".txt", "text/plain"),
+    "json": ExportFormat("JSON", ".json", "application/json"),
 }
+# What a read's timeout suggests; other calls (web/jobs_client.py) suggest their own.
+READ_TIMEOUT_HINT = "Try a smaller canvas size, or set WEB_TIMEOUT_S higher."
 
 # Official CRAFT defaults: where the page's detection settings start.
 DETECTION_DEFAULTS = {
@@ -211,24 +216,42 @@ def _post(
     fields: dict[str, str],
     session: requests.Session | None,
 ) -> requests.Response:
-    """One upload to the mode's endpoint; every transport failure as a PageError."""
-    url = config.pipeline_url + endpoint_for(mode)
+    """One upload to the mode's endpoint."""
+    return send(
+        config,
+        "POST",
+        endpoint_for(mode),
+        session,
+        files={"image": (name, data, mime_type(name))},
+        data=fields,
+    )
+
+
+def send(
+    config: WebConfig,
+    method: str,
+    path: str,
+    session: requests.Session | None = None,
+    timeout_hint: str = READ_TIMEOUT_HINT,
+    headers: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> requests.Response:
+    """One request to the pipeline (``kwargs`` as requests takes them), with its API key and
+    timeouts; every transport failure as a PageError, so no page words them itself."""
     http = session or requests
     try:
-        return http.post(
-            url,
-            files={"image": (name, data, mime_type(name))},
-            data=fields,
-            headers=config.headers(),
+        return http.request(
+            method,
+            config.pipeline_url + path,
+            headers=config.headers() | dict(headers or {}),
             timeout=(CONNECT_TIMEOUT_S, config.timeout_s),
+            **kwargs,
         )
     except requests.exceptions.ConnectTimeout:
         raise unreachable(config.pipeline_url) from None
     except requests.exceptions.Timeout:
         raise PageError(
-            "timeout",
-            f"The backend did not answer within {config.timeout_s:g} s. Try a smaller canvas "
-            "size, or set WEB_TIMEOUT_S higher.",
+            "timeout", f"The backend did not answer within {config.timeout_s:g} s. {timeout_hint}"
         ) from None
     except requests.exceptions.ConnectionError:
         raise unreachable(config.pipeline_url) from None
@@ -238,9 +261,9 @@ def _post(
 
 def parse_answer(status: int, body: bytes) -> dict:
     """The JSON answer of a 200, or a PageError worded from the contract's error body."""
-    payload = _json(body)
+    payload = json_body(body)
     if status != 200:
-        raise _error_answer(status, payload)
+        raise error_answer(status, payload)
     if not (isinstance(payload, dict) and _is_result(payload)):
         raise PageError(
             "bad_answer",
@@ -250,14 +273,21 @@ def parse_answer(status: int, body: bytes) -> dict:
     return payload
 
 
-def parse_export(status: int, body: bytes, content_type: str, fmt: str) -> bytes:
-    """The file of a 200 answer to ``format=fmt``, or a PageError like parse_answer's.
+def parse_export(
+    status: int,
+    body: bytes,
+    content_type: str,
+    fmt: str,
+    hints: Mapping[str, str] = ERROR_HINTS,
+) -> bytes:
+    """The file of a 200 answer to ``format=fmt``, or a PageError like parse_answer's (worded
+    with ``hints``).
 
     The media type must be the export's: a backend that ignores ``format`` answers JSON, and
     that must not be saved as a PDF.
     """
     if status != 200:
-        raise _error_answer(status, _json(body))
+        raise error_answer(status, json_body(body), hints)
     export = EXPORT_FORMATS[fmt]
     if content_type.split(";")[0].strip().lower() != export.mime:
         raise PageError(
@@ -268,20 +298,22 @@ def parse_export(status: int, body: bytes, content_type: str, fmt: str) -> bytes
     return body
 
 
-def _json(body: bytes) -> object:
+def json_body(body: bytes) -> object:
+    """The body as JSON, or None when it is none (an HTML error page, nothing at all)."""
     try:
         return json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         return None
 
 
-def _error_answer(status: int, payload: object) -> PageError:
-    """The contract's ``{"error": {"code", "message"}}`` worded for the page."""
+def error_answer(status: int, payload: object, hints: Mapping[str, str] = ERROR_HINTS) -> PageError:
+    """The contract's ``{"error": {"code", "message"}}`` worded for the page with ``hints``."""
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
         code = str(error.get("code") or "error")
-        return PageError(code, error_message(code, str(error.get("message") or ""), status))
-    return PageError("http_error", error_message("", "", status))
+        detail = str(error.get("message") or "")
+        return PageError(code, error_message(code, detail, status, hints))
+    return PageError("http_error", error_message("", "", status, hints))
 
 
 def _is_result(payload: dict) -> bool:

@@ -7,6 +7,8 @@ happened and what to do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # What each error code of the HTTP contract means to someone using the page.
 ERROR_HINTS = {
     "invalid_image": "The service could not read this file as an image "
@@ -33,6 +35,20 @@ ERROR_HINTS = {
     "not_found": "The backend has no such endpoint; is PIPELINE_URL the pipeline's address?",
 }
 
+# The jobs API's codes, and what the shared ones mean for a job: a job's limits are its own, and
+# a job's address answering not_found means the job is gone (GET /jobs, the first call the Jobs
+# page makes, keeps ERROR_HINTS: there not_found means a pipeline without the jobs API).
+JOB_HINTS = ERROR_HINTS | {
+    "job_not_finished": "The job has not finished yet; its result is ready once it is done.",
+    "job_finished": "The job has already ended, so there is nothing left to cancel.",
+    "not_found": "The backend has no such job: it never existed, or it expired "
+    "(OCR_JOBS_RETENTION_H).",
+    "too_many_pages": "The files have more pages together than the backend takes in one job "
+    "(OCR_JOBS_MAX_PAGES); submit them as several jobs.",
+    "payload_too_large": "The files are larger together than the backend takes in one request "
+    "(OCR_MAX_UPLOAD_MB); submit them as several jobs.",
+}
+
 
 class PageError(Exception):
     """A failure worded for the person at the page; ``code`` is for tests and summaries."""
@@ -43,9 +59,12 @@ class PageError(Exception):
         self.message = message
 
 
-def error_message(code: str, detail: str, status: int) -> str:
-    """One readable sentence for an error answer: what it means, plus the backend's own words."""
-    hint = ERROR_HINTS.get(code)
+def error_message(
+    code: str, detail: str, status: int, hints: Mapping[str, str] = ERROR_HINTS
+) -> str:
+    """One readable sentence for an error answer: what it means (``hints``: ERROR_HINTS, or
+    JOB_HINTS for a job), plus the backend's own words."""
+    hint = hints.get(code)
     if hint is None:
         hint = (
             f"The backend failed (HTTP {status})."

@@ -1,4 +1,5 @@
-"""An answer as the page shows it in text: pages, table rows, timings, durations, download names.
+"""An answer as the page shows it in text: pages, table rows, timings, durations, download names;
+and a job's row and progress.
 
 Plain functions of the pipeline's JSON answer, so the page's tables are tested without Streamlit.
 An answer is a single image's (``words`` at the top) or a document's (``pages``, each with its
@@ -11,9 +12,11 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from web.client import MODES, Outcome
+from web.jobs_client import Job
 
 # Pixel widths of the words table's columns. Sized to fit its content, the progress bar took the
 # room and the text column cut words ("JAPANES"); the words get the most, the numbers enough
@@ -139,3 +142,34 @@ def text_file_name(name: str, suffix: str) -> str:
 
 def answer_json(answer: Mapping) -> str:
     return json.dumps(answer, indent=2, ensure_ascii=False)
+
+
+def job_row(job: Job) -> dict:
+    """One line of the recent jobs table."""
+    return {
+        "id": job.id,
+        "status": job.status,
+        "done": job.pages_done,
+        "failed": job.pages_failed,
+        "total": job.pages_total,
+        "created": job_time(job.created_at),
+        "expires": job_time(job.expires_at),
+    }
+
+
+def job_progress(job: Job) -> str:
+    """``"3 of 5 pages · 1 failed · running"``: the text on a job's progress bar."""
+    parts = [f"{job.pages_ended} of {_count(job.pages_total, 'page')}"]
+    if job.pages_failed:
+        parts.append(f"{job.pages_failed} failed")
+    return " · ".join([*parts, job.status])
+
+
+def job_time(iso: str) -> str:
+    """``2026-05-01T12:03:04.56+00:00`` -> ``2026-05-01 12:03:04 UTC``: a job's time, short."""
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)  # the pipeline writes UTC
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")

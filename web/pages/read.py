@@ -1,7 +1,7 @@
 """Upload images and documents, send them to the pipeline, show what it found, page by page.
 
 Layout only: every call, parse and drawing is a function of web/client.py, web/tables.py,
-web/page_images.py or web/drawing.py.
+web/page_images.py or web/drawing.py; the settings, uploader and exports are web/widgets.py's.
 """
 
 import logging
@@ -9,7 +9,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from web import charts, client, drawing, page_images, tables
+from web import charts, client, drawing, page_images, tables, widgets
 from web.errors import PageError
 
 log = logging.getLogger(__name__)
@@ -30,38 +30,10 @@ with st.sidebar:
         ],
         key="mode",
     )
-    canvas_size = st.number_input(
-        "Canvas size (px)",
-        min_value=256,
-        max_value=4096,
-        value=client.DETECTION_DEFAULTS["canvas_size"],
-        step=64,
-        key="canvas_size",
-        help="The longest side detection works at. Smaller is faster; larger finds small text.",
-    )
-    with st.expander("Detection thresholds"):
-        mag_ratio = st.number_input(
-            "Magnification", 0.5, 4.0, client.DETECTION_DEFAULTS["mag_ratio"], 0.1
-        )
-        text_threshold = st.slider(
-            "Text threshold", 0.05, 0.95, client.DETECTION_DEFAULTS["text_threshold"], 0.05
-        )
-        link_threshold = st.slider(
-            "Link threshold", 0.05, 0.95, client.DETECTION_DEFAULTS["link_threshold"], 0.05
-        )
-        low_text = st.slider("Low text", 0.05, 0.95, client.DETECTION_DEFAULTS["low_text"], 0.05)
+    fields = widgets.detection_settings()
     st.caption(f"Backend: `{config.pipeline_url}`")
 
-# The uploader states and enforces the backend's limit (OCR_MAX_UPLOAD_MB), not Streamlit's 200 MB.
-upload_mb = client.upload_limit_mb(config, st.get_option("server.maxUploadSize"))
-uploads = st.file_uploader(
-    "Images or documents (PDF, PNG, JPEG, TIFF, WebP, BMP)",
-    type=list(client.UPLOAD_TYPES),
-    accept_multiple_files=True,
-    max_upload_size=upload_mb,
-    key="uploads",
-)
-files = [(upload.name, upload.getvalue()) for upload in uploads or []]
+files = [(upload.name, upload.getvalue()) for upload in widgets.file_uploads(config, "uploads")]
 digests = [client.digest(name.encode() + b"\0" + data) for name, data in files]
 for stale in set(outcomes) - set(digests):  # forget results of files taken off the list
     del outcomes[stale]
@@ -69,16 +41,7 @@ if not files:
     st.info("Upload one or more images or PDFs, then press **Read text**.")
     st.stop()
 
-settings = {"mode": mode, "canvas_size": int(canvas_size)}
-fields = client.detection_fields(
-    {
-        "canvas_size": canvas_size,
-        "mag_ratio": mag_ratio,
-        "text_threshold": text_threshold,
-        "link_threshold": link_threshold,
-        "low_text": low_text,
-    }
-)
+settings = {"mode": mode, "canvas_size": int(fields["canvas_size"])}
 
 if st.button("Read text", type="primary", key="read"):
     bar = st.progress(0.0, text="Starting…")
@@ -209,45 +172,21 @@ def show_downloads(outcome: client.Outcome, data: bytes, key: str) -> None:
         key=f"json-{key}",
         on_click="ignore",
     )
+    # Made on a click, not at read time: the pipeline keeps nothing between requests, so each
+    # export is another read of the whole file (with the mode and fields of the answer shown),
+    # and most people want one format, if any.
     for column, fmt in ((pdf_col, "pdf"), (hocr_col, "hocr")):
         with column:
-            export_download(outcome, data, fmt, key)
-
-
-def export_download(outcome: client.Outcome, data: bytes, fmt: str, key: str) -> None:
-    """A download of the pipeline's ``fmt`` export, fetched when first asked for, then kept.
-
-    Asked for on a click, not at read time: the pipeline keeps nothing between requests, so each
-    export is another read of the whole file, and most people want one format, if any. A button
-    that fetches it, rather than a download whose data is a callable, so a failure is worded on
-    the page like any other. It is read with the mode and fields of the answer shown.
-    """
-    export = client.EXPORT_FORMATS[fmt]
-    slot = st.empty()
-    if fmt not in outcome.exports:
-        asked = slot.button(
-            f"Make {export.label}",
-            key=f"make-{fmt}-{key}",
-            help="The pipeline reads the file again to make it.",
-        )
-        if not asked:
-            return
-        try:
-            with st.spinner(f"Making the {export.label}…"):
-                outcome.exports[fmt] = client.fetch_export(
+            widgets.export_download(
+                outcome.exports,
+                fmt,
+                lambda fmt=fmt: client.fetch_export(
                     config, outcome.name, data, outcome.settings["mode"], fmt, outcome.fields
-                )
-        except PageError as exc:
-            st.error(exc.message)
-            return
-    slot.download_button(
-        f"Download {export.label}",
-        outcome.exports[fmt],
-        file_name=tables.text_file_name(outcome.name, export.suffix),
-        mime=export.mime,
-        key=f"{fmt}-{key}",
-        on_click="ignore",
-    )
+                ),
+                tables.text_file_name(outcome.name, client.EXPORT_FORMATS[fmt].suffix),
+                key,
+                help="The pipeline reads the file again to make it.",
+            )
 
 
 def show_safely(outcome: client.Outcome, data: bytes, key: str) -> None:
