@@ -1,6 +1,6 @@
 """Streamlit entry point: ``streamlit run web/app.py`` (PIPELINE_URL says where the pipeline is).
 
-It only sets the page up and routes to the three pages in web/pages/; what they compute lives in
+It only sets the page up and routes to the three pages in web/views/; what they compute lives in
 plain modules beside this one (client, jobs_client, errors, tables, drawing, labels, charts,
 metrics_view), which talk HTTP to the pipeline and import no service code, and the widgets two
 pages share are web/widgets.py's.
@@ -27,7 +27,7 @@ st.set_option("client.showErrorDetails", "none")
 # effect from the second load, but keeps a run from another folder tidy after that.
 st.set_option("client.toolbarMode", "minimal")
 
-_PAGES = Path(__file__).resolve().parent / "pages"
+_PAGES = Path(__file__).resolve().parent / "views"
 st.navigation(
     [
         st.Page(

@@ -278,7 +278,7 @@ def test_timeout_is_a_readable_message(page, monkeypatch):
 
 
 def test_monitoring_page_summarises_the_metrics(page):
-    page.switch_page("pages/monitoring.py").run()
+    page.switch_page("views/monitoring.py").run()
     no_traceback(page)
     assert page.title[0].value == "Pipeline metrics"
     tiles = {metric.label: metric.value for metric in page.metric}
@@ -294,7 +294,7 @@ def test_monitoring_page_summarises_the_metrics(page):
 def test_monitoring_page_with_backend_down(monkeypatch):
     monkeypatch.setenv("PIPELINE_URL", "http://127.0.0.1:9")
     page = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
-    page.switch_page("pages/monitoring.py").run()
+    page.switch_page("views/monitoring.py").run()
     no_traceback(page)
     assert "Can't reach the OCR backend" in page.error[0].value
 

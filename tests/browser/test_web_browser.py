@@ -10,6 +10,7 @@ without them the tests skip and say so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -69,11 +70,11 @@ def pipeline_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def page_url(pipeline_url: str, tmp_path_factory) -> Iterator[str]:
+@contextlib.contextmanager
+def streamlit_page(pipeline_url: str, log_dir: Path) -> Iterator[str]:
     """`streamlit run web/app.py` on a free port, pointed at the live pipeline by PIPELINE_URL."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    log_path = log_dir / "streamlit.log"
     env = os.environ | {
         "PIPELINE_URL": pipeline_url,
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
@@ -105,6 +106,12 @@ def page_url(pipeline_url: str, tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def page_url(pipeline_url: str, tmp_path_factory) -> Iterator[str]:
+    with streamlit_page(pipeline_url, tmp_path_factory.mktemp("streamlit")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -438,3 +445,20 @@ def test_two_page_pdf_read_page_by_page_and_downloaded_searchable(
     ).stdout
     pages = text.split("\f")
     assert expected[0] <= words_of(pages[0]) and expected[1] <= words_of(pages[1]), text
+
+
+def test_a_link_to_a_page_opens_it_in_the_app(browser, pipeline_url: str, tmp_path):
+    """The first visit after the page starts may be a bookmarked /monitoring: it must open
+    inside the app, under its navigation's titles. (With the pages in a folder named pages/,
+    Streamlit ran the file on its own and listed the files: app, jobs, monitoring, read.)"""
+    from selenium.webdriver.common.by import By
+
+    def titles(driver) -> list[str]:
+        nav = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')
+        return [link.text.splitlines()[-1] for link in nav]  # after the icon's name
+
+    with streamlit_page(pipeline_url, tmp_path) as url:
+        browser.get(f"{url}/monitoring")
+        until(browser, "the Pipeline metrics page", lambda d: "Pipeline metrics" in d.page_source)
+        until(browser, "the sidebar's navigation", titles)
+        assert titles(browser) == ["Read documents", "Jobs", "Monitoring"]

@@ -66,7 +66,7 @@ def jobs_page(url: str, monkeypatch) -> AppTest:
     monkeypatch.delenv("WEB_TIMEOUT_S", raising=False)
     monkeypatch.delenv("OCR_MAX_UPLOAD_MB", raising=False)
     page = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
-    page.switch_page("pages/jobs.py").run()
+    page.switch_page("views/jobs.py").run()
     no_traceback(page)
     return page
 
@@ -164,7 +164,7 @@ def test_an_empty_list_asks_for_files_the_read_page_takes(api, monkeypatch):
     assert page.button(key="submit").disabled  # nothing to submit yet
     monkeypatch.setenv("OCR_MAX_UPLOAD_MB", "5")
     smaller = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
-    smaller.switch_page("pages/jobs.py").run()
+    smaller.switch_page("views/jobs.py").run()
     assert smaller.file_uploader(key="job_uploads").proto.max_upload_size_mb == 5
 
 
