@@ -26,7 +26,6 @@ import pytest
 import requests
 
 from tests.render import png_bytes, render_words
-from tests.servers import serve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "web" / "app.py"
@@ -58,16 +57,6 @@ def free_port() -> int:
 def normalise(word: str) -> str:
     """Case-folded, edge punctuation stripped: how the project compares words."""
     return re.sub(r"^\W+|\W+$", "", word.casefold())
-
-
-@pytest.fixture(scope="module")
-def pipeline_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from common.config import Settings
-    from pipeline.app import create_app
-
-    jobs_db = tmp_path_factory.mktemp("jobs") / "jobs.sqlite3"  # none left in the checkout
-    with serve(create_app(Settings(ocr_threads=1, ocr_jobs_db=f"sqlite:///{jobs_db}"))) as url:
-        yield url
 
 
 @contextlib.contextmanager

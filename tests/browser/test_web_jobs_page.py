@@ -18,24 +18,12 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from tests.render import pdf_bytes, render_words
-from tests.servers import serve
 from tests.web_fixtures import StandInJobs, png, stand_in_jobs
 
 APP = Path(__file__).resolve().parents[2] / "web" / "app.py"
 RUN_TIMEOUT_S = 60
 JOB_TIMEOUT_S = 300  # two pages read on a CPU that may be busy
 PAGES = [["Invoice", "Total", "Paid"], ["Hello", "World", "Report"]]
-
-
-@pytest.fixture(scope="module")
-def pipeline_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The embedded pipeline, its jobs database in a folder of its own."""
-    from common.config import Settings
-    from pipeline.app import create_app
-
-    jobs_db = tmp_path_factory.mktemp("jobs") / "jobs.sqlite3"
-    with serve(create_app(Settings(ocr_threads=1, ocr_jobs_db=f"sqlite:///{jobs_db}"))) as url:
-        yield url
 
 
 @pytest.fixture
