@@ -18,6 +18,7 @@ GST, RM) more often than misread words.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -95,29 +96,41 @@ def ctc_log_likelihood(probs: np.ndarray, labels: Sequence[int]) -> float:
     return float(np.logaddexp(alpha[-1], alpha[-2]))
 
 
+@functools.cache
+def _case_fold(charset: Charset) -> tuple[dict[str, int], np.ndarray]:
+    """Each character's case-free column, and the (classes, columns) 0/1 matrix that sums a
+    letter's two cases into it; column 0 is the blank (CTC's one special class)."""
+    columns: dict[str, int] = {}
+    for index, name in enumerate(charset.classes):
+        key = "" if index < len(charset.specials) else name.lower()
+        columns.setdefault(key, len(columns))
+    matrix = np.zeros((charset.num_class, len(columns)), dtype=np.float32)
+    for index, name in enumerate(charset.classes):
+        matrix[index, columns["" if index < len(charset.specials) else name.lower()]] = 1.0
+    return columns, matrix
+
+
 class _Reading:
     """A greedy reading with the frames of each character, and the case-free probabilities a
-    candidate spelling is scored on."""
+    candidate spelling is scored on (made the first time one is)."""
 
     def __init__(self, probs: np.ndarray, charset: Charset) -> None:
         self.runs = greedy_runs(probs)
-        classes = charset.classes
-        self.text = "".join(classes[run.index] for run in self.runs)
+        self.text = "".join(charset.classes[run.index] for run in self.runs)
         self.steps = probs.shape[0]
-        folded: dict[str, list[int]] = {}
-        for index, name in enumerate(classes):
-            key = "" if index < len(charset.specials) else name.lower()
-            folded.setdefault(key, []).append(index)
-        self.fold = {key: column for column, key in enumerate(folded)}
-        # Column 0 is the blank (CTC's specials are the blank only).
-        self.probs = np.stack([probs[:, members].sum(axis=-1) for members in folded.values()], -1)
+        self.fold, self._matrix = _case_fold(charset)
+        self._probs = probs
+
+    @functools.cached_property
+    def folded(self) -> np.ndarray:
+        return self._probs @ self._matrix
 
     def log_likelihood(self, start: int, end: int, spelling: str) -> float:
         """How well the frames between characters start-1 and end spell ``spelling``."""
         first = self.runs[start - 1].last + 1 if start > 0 else 0
         last = self.runs[end].first if end < len(self.runs) else self.steps
         labels = [self.fold[char.lower()] for char in spelling]
-        return ctc_log_likelihood(self.probs[first:last], labels)
+        return ctc_log_likelihood(self.folded[first:last], labels)
 
     def spells(self, spelling: str) -> bool:
         return all(char.lower() in self.fold for char in spelling)
