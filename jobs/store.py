@@ -229,6 +229,7 @@ class JobStore:
         at = now()
         claimable = ("queued", "running") if takeover else ("queued",)
         with self.engine.begin() as db:
+            _lock_job(db, job_id)
             row = db.execute(
                 select(pages.c.attempts, pages.c.input_position, pages.c.input_page, jobs.c.options)
                 .join(jobs, jobs.c.id == pages.c.job_id)
@@ -372,6 +373,7 @@ class JobStore:
     def _end(self, task: PageTask, status: str, **values: Any) -> bool:
         at = now()
         with self.engine.begin() as db:
+            _lock_job(db, task.job_id)
             ended = db.execute(
                 update(pages)
                 .where(
@@ -440,6 +442,16 @@ class JobStore:
             _utc(row.updated_at),
             _utc(row.expires_at),
         )
+
+
+def _lock_job(db, job_id: str) -> None:
+    """Take the job's row before its pages, in every transaction that changes them (cancel
+    updates it first): two workers recording a job's last two pages then run one after the
+    other, and the second sees the first's page when it counts what is left (under PostgreSQL's
+    read committed, each saw the other's as still running and neither ended the job). One
+    order, job then pages, also keeps them from deadlocking. SQLite has no row locks and needs
+    none: its writers take turns from their first write to their commit."""
+    db.execute(select(jobs.c.id).where(jobs.c.id == job_id).with_for_update())
 
 
 def _gave_up(attempts: int) -> str:

@@ -32,6 +32,9 @@ RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1/test"
 
 
+PAGE_DEADLINE_S = 30.0  # a page takes under 2 s here; a job slower than this has stalled
+
+
 def run(workers: int, document: bytes, pages: int, work: Path) -> dict:
     schema = f"ocr_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL)
@@ -58,13 +61,18 @@ def run(workers: int, document: bytes, pages: int, work: Path) -> dict:
         job = requests.post(
             url + "/jobs", files={"images": ("job.pdf", document)}, timeout=120
         ).json()
+        # A job that has not ended by then is reported with its pages lost, not waited for.
+        deadline = started + PAGE_DEADLINE_S * pages
         while job["status"] not in ("done", "failed", "cancelled"):
+            if time.perf_counter() > deadline:
+                break
             time.sleep(0.25)
             job = requests.get(f"{url}/jobs/{job['id']}", timeout=30).json()
         elapsed = time.perf_counter() - started
         return {
             "page_workers": workers,
             "pages": pages,
+            "status": job["status"],
             "seconds": round(elapsed, 1),
             "pages_per_s": round(pages / elapsed, 3),
             "done": job["pages_done"],
@@ -129,12 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         document = build_pdf(document_pages(args.pages, work), Settings().ocr_pdf_dpi)
         results = [run(int(n), document, args.pages, work) for n in args.workers.split(",")]
-    print("| page workers | pages | seconds | pages/s | done | failed | lost |")
-    print("|---|---|---|---|---|---|---|")
+    print("| page workers | pages | seconds | pages/s | status | done | failed | lost |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['page_workers']} | {r['pages']} | {r['seconds']} | {r['pages_per_s']} | "
-            f"{r['done']} | {r['failed']} | {r['lost']} |"
+            f"{r['status']} | {r['done']} | {r['failed']} | {r['lost']} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

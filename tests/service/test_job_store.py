@@ -76,6 +76,30 @@ def test_of_many_callers_racing_for_one_page_exactly_one_claims_it(store):
     assert store.job(job.id).status == "running"
 
 
+def test_a_job_whose_last_pages_end_at_once_is_done(store):
+    """Two workers recording a job's last two pages at the same moment: each transaction must
+    see the other's page, or neither marks the job done and it stays running for ever (what
+    two page workers did to a 20-page job before the job's row was locked first)."""
+    for _ in range(20):
+        job, _ = submit(store, 2)
+        tasks = [store.claim(job.id, number, max_attempts=3) for number in (1, 2)]
+        barrier = threading.Barrier(2)
+        recorded: list[bool] = []
+
+        def finish(task, barrier=barrier, recorded=recorded) -> None:
+            barrier.wait()
+            recorded.append(store.finish(task, {"text": ""}))
+
+        threads = [threading.Thread(target=finish, args=(task,)) for task in tasks]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        view = store.job(job.id)
+        assert recorded == [True, True]
+        assert (view.pages_done, view.status) == (2, "done")
+
+
 def test_only_the_claim_holding_a_page_records_it_so_no_page_counts_twice(store):
     job, _ = submit(store, 2)
     first = store.claim(job.id, 1, max_attempts=3)
