@@ -8,7 +8,8 @@ best one only if the network gives it at least 1 / ``max_odds`` of the probabili
 what it read, summed over every CTC alignment of the frames that part was read from. A crisp
 "JALAN" stays (no other spelling is near it in probability); a blurred "Cordition." becomes
 "Condition.". Letters are compared without case, since a misread is rarely only one of case,
-and a correction takes the case of what it replaces.
+and a correction takes the case of what it replaces. The reading's confidence stays the greedy
+path's: a correction says which spelling the frames support best, not how sure the network was.
 
 The formats are English ones, like the default recogniser and word list: an amount has a
 decimal point and two decimals ("1,234" has three and is left alone), a time is HH:MM:SS.
