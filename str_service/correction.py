@@ -193,7 +193,7 @@ def _correct_word(
     changes: dict[tuple[int, int], str],
 ) -> None:
     """A run of letters that is a word of its own and not in the lexicon: its near words, and
-    where a mark follows it ("Tota)", "Descriptior_"), the words that mark may be a letter of."""
+    where a mark stands at its edge ("Tota)", "@THER"), the words that mark may be a letter of."""
     text = reading.text
     word = text[start:end]
     if len(word) < MIN_WORD or word in lexicon:
@@ -202,16 +202,28 @@ def _correct_word(
         return
     if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
         return  # part of a code like "S0022A"
-    spellings = lexicon.candidates(word)
-    mark = text[end] if end < len(text) else ""
-    if mark and not mark.isspace() and not text[end + 1 : end + 2].isalnum():
-        with_mark = lexicon.candidates(word + mark)
+    spellings = [_cased(spelling, word) for spelling in lexicon.candidates(word)]
+    after = text[end : end + 1]
+    if _is_mark(after) and not text[end + 1 : end + 2].isalnum():
+        with_mark = [_cased(s, word) for s in lexicon.candidates(word + after)]
         if with_mark:
-            spellings = [spelling + mark for spelling in spellings] + with_mark
+            spellings = [spelling + after for spelling in spellings] + with_mark
             end += 1
-    chosen = reading.best(start, end, [_cased(s, word) for s in spellings], max_odds)
+    before = text[start - 1 : start] if start > 0 else ""
+    if _is_mark(before) and not text[max(0, start - 2) : start - 1].isalnum():
+        with_mark = [_cased(s, word) for s in lexicon.candidates(before + word)]
+        if with_mark:
+            rest = text[start + len(word) : end]  # the mark after it, if that was taken too
+            spellings = [before + spelling for spelling in spellings]
+            spellings += [spelling + rest for spelling in with_mark]
+            start -= 1
+    chosen = reading.best(start, end, spellings, max_odds)
     if chosen is not None:
         changes[(start, end)] = chosen
+
+
+def _is_mark(char: str) -> bool:
+    return bool(char) and not char.isspace() and not char.isalnum()
 
 
 def _cased(spelling: str, like: str) -> str:

@@ -144,3 +144,8 @@ def test_an_amount_read_with_spaces_closes_up(english):
     maybe_space = {" ": 0.6, CTC_BLANK: 0.4}
     probs = frames("2", "8", maybe_space, {".": 0.9, ",": 0.05}, maybe_space, "1", "1")
     assert correct_reading(probs, CHARSET, english) == "28.11"
+
+
+def test_a_letter_read_as_a_mark_before_the_word(english):
+    probs = frames({"@": 0.7, "O": 0.25}, *list("THER"), " ", *list("PAGES"))
+    assert correct_reading(probs, CHARSET, english) == "OTHER PAGES"
