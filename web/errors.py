@@ -21,6 +21,8 @@ ERROR_HINTS = {
     "missing_image": "The upload arrived empty.",
     "invalid_parameter": "A detection setting was rejected; check the values in the sidebar.",
     "invalid_boxes": "The request's boxes were rejected.",
+    "over_budget": "The detection settings ask for more work than the backend does for one "
+    "request (OCR_MAX_DETECT_PIXELS); lower the canvas size or the magnification.",
     "unauthorized": "The backend wants an API key: set OCR_API_KEY for the web page.",
     "payload_too_large": "The file is larger than the backend accepts (OCR_MAX_UPLOAD_MB).",
     "image_too_large": "The image, or a page of the document, has more pixels than the backend "
@@ -33,6 +35,12 @@ ERROR_HINTS = {
     "not_ready": "The backend is still starting (loading its models); try again shortly.",
     "timeout": "The backend gave up before the document was read; try a smaller canvas size.",
     "not_found": "The backend has no such endpoint; is PIPELINE_URL the pipeline's address?",
+    "method_not_allowed": "The backend does not take this request at that address; is "
+    "PIPELINE_URL the pipeline's address?",
+    "invalid_request": "The backend could not read the request the page sent.",
+    "url_too_long": "The request's address was too long for the backend.",
+    "headers_too_large": "The request's headers were too large for the backend (a proxy in "
+    "between may add them).",
 }
 
 # The jobs API's codes, and what the shared ones mean for a job: a job's limits are its own, and

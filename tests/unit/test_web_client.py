@@ -40,6 +40,15 @@ def test_web_imports_no_service_code():
 # --- configuration -----------------------------------------------------------------------------
 
 
+def test_every_error_code_of_the_contract_has_its_wording():
+    """The page words each error the services answer with (the jobs API's in JOB_HINTS); a new
+    code needs a sentence here."""
+    from common.errors import ERRORS_BY_CODE
+    from web.errors import ERROR_HINTS, JOB_HINTS
+
+    assert set(ERRORS_BY_CODE) - set(ERROR_HINTS) - set(JOB_HINTS) == set()
+
+
 def test_config_reads_pipeline_url_key_and_timeout():
     config = client.WebConfig.from_env(
         {"PIPELINE_URL": "http://pipeline:5000/", "OCR_API_KEY": "s3cret", "WEB_TIMEOUT_S": "30"}
