@@ -23,6 +23,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -515,7 +516,8 @@ class EmbeddedServer:
     """The embedded pipeline (both models, in-process bucket) on a free loopback port.
 
     The tool builds the topology itself and hands it to the app, so the engine target calls the
-    very engine the server serves.
+    very engine the server serves. Its jobs database is a throwaway, like the server: nothing
+    is left in the folder the tool runs from.
     """
 
     def __init__(self, threads: int) -> None:
@@ -526,7 +528,12 @@ class EmbeddedServer:
         from pipeline.topology import build_topology
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per request
-        self.settings = Settings.from_env().with_overrides(ocr_mode="embedded", ocr_threads=threads)
+        self._jobs_dir = tempfile.TemporaryDirectory(prefix="loadtest-jobs-")
+        self.settings = Settings.from_env().with_overrides(
+            ocr_mode="embedded",
+            ocr_threads=threads,
+            ocr_jobs_db=f"sqlite:///{Path(self._jobs_dir.name) / 'jobs.sqlite3'}",
+        )
         self.topology = build_topology(self.settings)
         app = create_app(self.settings, self.topology)
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -544,6 +551,7 @@ class EmbeddedServer:
         self._server.shutdown()
         self._thread.join(timeout=10)
         self.topology.close()
+        self._jobs_dir.cleanup()
 
 
 TargetFactory = Callable[[Server, Options, dict[str, str]], Target]

@@ -18,6 +18,28 @@ DEV_DIR = SHARED_DATA / "dev"
 PARITY_DIR = SHARED_DATA / "parity"
 
 
+# Where the embedded pipeline keeps its jobs by default (OCR_JOBS_DB): a user's `make run` data.
+CHECKOUT_JOBS_DB = REPO_ROOT / "out" / "jobs.sqlite3"
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+@pytest.fixture(autouse=True)
+def _checkout_jobs_db_untouched(request: pytest.FixtureRequest):
+    """No test writes the checkout's own jobs database: each gives its servers a database of
+    their own, so a test run neither leaves files in the checkout nor touches a user's jobs."""
+    before = _stat(CHECKOUT_JOBS_DB)
+    yield
+    if _stat(CHECKOUT_JOBS_DB) != before:
+        pytest.fail(f"{request.node.nodeid} wrote {CHECKOUT_JOBS_DB} (set ocr_jobs_db)")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data folder; tests that need it skip with the reason when it's absent."""
