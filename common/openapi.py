@@ -199,9 +199,10 @@ def component_schemas() -> dict[str, Schema]:
             minimum=0,
             maximum=200,
             default=defaults.text_height,
-            description="detect at the scale that makes the median word this many pixels tall "
-            "(found by a first pass at long side 640, never above the canvas_size/mag_ratio "
-            "scale); 0: the canvas_size/mag_ratio scale. The default is the default profile's "
+            description="detect at the scale that makes the page's smaller words (the first "
+            "quartile of word heights) this many pixels tall (found by a first pass at long "
+            "side 640, never above the canvas_size/mag_ratio scale); 0: the canvas_size/mag_ratio "
+            "scale. The default is the default profile's "
             "(OCR_PROFILE=fast); the official profile's is 0",
         ),
         "DetectionParameters": _object(_detection_properties()),

@@ -94,9 +94,10 @@ class DetectionParams:
     link_threshold: float = 0.4
     low_text: float = 0.4
     poly: bool = False
-    # > 0: detect at the scale that makes the median word this many pixels tall on CRAFT's
-    # canvas, found by a low-resolution first pass (std_service.scale), never above the
-    # official scale; 0: the official scale (canvas_size, mag_ratio).
+    # > 0: detect at the scale that makes the page's smaller words (the first quartile of word
+    # heights) this many pixels tall on CRAFT's canvas, found by a low-resolution first pass
+    # (std_service.scale), never above the official scale; 0: the official scale (canvas_size,
+    # mag_ratio).
     text_height: float = 0.0
 
     def validate(self) -> DetectionParams:

@@ -27,7 +27,7 @@ from common.results import Box, Detection
 from std_service.craft import CRAFT, default_weights_path, load_craft
 from std_service.postprocess import detect_map_boxes, map_boxes_to_image
 from std_service.preprocess import CanvasInput, prepare, resize_plan
-from std_service.scale import detection_ratio, median_text_height, probe_ratio
+from std_service.scale import detection_ratio, probe_ratio, small_text_height
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class Detector:
         if first is not None:
             probe = self._pass(image_rgb, params, first)
             ratio = detection_ratio(
-                median_text_height(probe.boxes), params.text_height, first, official
+                small_text_height(probe.boxes), params.text_height, first, official
             )
             if ratio == first:
                 result = probe

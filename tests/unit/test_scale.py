@@ -9,8 +9,8 @@ from std_service.scale import (
     PROBE_LONG_SIDE,
     REUSE_TOLERANCE,
     detection_ratio,
-    median_text_height,
     probe_ratio,
+    small_text_height,
 )
 
 
@@ -18,11 +18,20 @@ def box(x: float, y: float, w: float, h: float) -> Box:
     return Box(((x, y), (x + w, y), (x + w, y + h), (x, y + h)), 0.9)
 
 
-def test_median_height_is_measured_across_the_text_even_when_rotated():
-    assert median_text_height([box(0, 0, 50, 10), box(0, 20, 50, 30), box(0, 60, 9, 20)]) == 20
+def test_the_height_is_measured_across_the_text_even_when_rotated():
     tilted = Box(((0, 0), (40, 30), (34, 38), (-6, 8)), 0.9)  # 50 long, 10 tall, at 37 degrees
-    assert median_text_height([tilted]) == pytest.approx(10)
-    assert median_text_height([]) is None
+    assert small_text_height([tilted]) == pytest.approx(10)
+    assert small_text_height([box(0, 60, 9, 20)]) == 20  # a narrow word: its height, not width
+    assert small_text_height([]) is None
+
+
+def test_the_small_print_sets_the_height_not_the_headings():
+    # A receipt: 3 item lines of 10 px words under 5 heading words of 24 px. The median word
+    # is a heading; the first quartile is an item line's height, so the items get the pixels.
+    items = [box(0, 100 + 12 * i, 40, 10) for i in range(3)]
+    headings = [box(0, 30 * i, 80, 24) for i in range(5)]
+    assert small_text_height(headings + items) == pytest.approx(10)  # the median: 24
+    assert small_text_height(items + headings) == small_text_height(headings + items)
 
 
 def test_small_images_skip_the_probe():
