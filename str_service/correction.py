@@ -5,7 +5,10 @@ english_g2 writes the decimal point of "4.20" as a comma, or drops it as a space
 clean receipt. A correction proposes other spellings of a part of the reading (the lexicon's
 near words for a word, ``.`` for an amount's separator, ``:`` for a clock time's) and keeps the
 best one only if the network gives it at least 1 / ``max_odds`` of the probability it gives
-what it read, summed over every CTC alignment of the frames that part was read from. A crisp
+what it read, summed over every CTC alignment of the frames that part was read from. A format
+is a stronger prior than a near word (digits, a separator, two decimals), so its odds are wider
+(``FORMAT_MAX_ODDS``): english_g2 reads a receipt's "200.00" as "200 , 00" with the comma at
+odds of 1e5 to 1e6 against the point. A crisp
 "JALAN" stays (no other spelling is near it in probability); a blurred "Cordition." becomes
 "Condition.". Letters are compared without case, since a misread is rarely only one of case,
 and a correction takes the case of what it replaces. The reading's confidence stays the greedy
@@ -33,13 +36,17 @@ from str_service.lexicon import Lexicon
 # How much less probable than the greedy reading a correction may be: measured on the dev set,
 # odds of 1e3 to 1e5 gave the same F1 within 0.005 (README "Accuracy and speed").
 MAX_ODDS = 1e4
+# The same for an amount's or a time's separator: the dev set's misread separators stood at odds
+# of 1e4 to 3e6 (README "Accuracy and speed"); 1e7 leaves a separator read at 1e-9 as read.
+FORMAT_MAX_ODDS = 1e7
 MIN_WORD = 3  # letters: shorter words are left as read
 ABBREVIATION = 3  # capitals: a word of no more than these, all upper case, is left as read
 
 _WORD = re.compile(r"[A-Za-z]+")
 # The separator of an amount ("74,68", "3 08", "28 . 11", "4 .20") and both of a time
-# ("10;58;51", "12:14.08").
-_AMOUNT = re.compile(r"(?<![\d.,])(?<!\d[;:])\d+( ?[,;.] ?| )\d{2}(?!\d|[.,;:]\d)")
+# ("10;58;51", "12:14.08"). A space alone is no amount's when another number follows ("30 06
+# 2018" is a date).
+_AMOUNT = re.compile(r"(?<![\d.,])(?<!\d[;:])\d+( ?[,;.] ?| (?!\d{2} \d))\d{2}(?!\d|[.,;:]\d)")
 _TIME = re.compile(r"(?<![\d.,:;])(?:[01]?\d|2[0-3])([;:.,*])[0-5]\d([;:.,*])[0-5]\d(?!\d)")
 
 
@@ -150,17 +157,21 @@ class _Reading:
 
 
 def correct_reading(
-    probs: np.ndarray, charset: Charset, lexicon: Lexicon, max_odds: float = MAX_ODDS
+    probs: np.ndarray,
+    charset: Charset,
+    lexicon: Lexicon,
+    max_odds: float = MAX_ODDS,
+    format_odds: float = FORMAT_MAX_ODDS,
 ) -> str:
     """The greedy reading of (T, C) CTC probabilities with its words and formats corrected."""
     reading = _Reading(probs, charset)
     text = reading.text
     changes: dict[tuple[int, int], str] = {}
     for match in _AMOUNT.finditer(text):
-        _propose(reading, *match.span(1), ".", max_odds, changes)
+        _propose(reading, *match.span(1), ".", format_odds, changes)
     for match in _TIME.finditer(text):
         for group in (1, 2):
-            _propose(reading, *match.span(group), ":", max_odds, changes)
+            _propose(reading, *match.span(group), ":", format_odds, changes)
     for match in _WORD.finditer(text):
         _correct_word(reading, *match.span(), lexicon, max_odds, changes)
     out, done = [], 0

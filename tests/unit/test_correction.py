@@ -103,6 +103,10 @@ def test_an_amount_gets_its_decimal_point(english):
     assert correct_reading(probs, CHARSET, english) == "4.20"
     probs = frames("3", {" ": 0.9, ".": 0.05}, "0", "8")
     assert correct_reading(probs, CHARSET, english) == "3.08"
+    # A comma the network was sure of, at 1e5 to 1 against the point: a format's odds are wider
+    # than a word's.
+    sure = frames("2", "0", "0", {",": 0.99, ".": 0.99 / 1e5}, "0", "0")
+    assert correct_reading(sure, CHARSET, english) == "200.00"
 
 
 def test_what_is_not_an_amount_keeps_its_comma(english):
@@ -110,6 +114,8 @@ def test_what_is_not_an_amount_keeps_its_comma(english):
     assert correct_reading(thousands, CHARSET, english) == "1,234"
     ruled_out = frames("4", {",": 0.99, ".": 1e-9}, "2", "0")
     assert correct_reading(ruled_out, CHARSET, english) == "4,20"
+    date = frames("3", "0", {" ": 0.9, ".": 0.05}, "0", "6", " ", *list("2018"))
+    assert correct_reading(date, CHARSET, english) == "30 06 2018"
 
 
 def test_a_clock_time_gets_its_colons(english):
