@@ -3,16 +3,17 @@
 The greedy path takes each step's most likely class, so one doubtful step spells "thc", and
 english_g2 writes the decimal point of "4.20" as a comma, or drops it as a space, even on a
 clean receipt. A correction proposes other spellings of a part of the reading (the lexicon's
-near words for a word, ``.`` for an amount's separator, ``:`` for a clock time's) and keeps the
-best one only if the network gives it at least 1 / ``max_odds`` of the probability it gives
-what it read, summed over every CTC alignment of the frames that part was read from. A format
-is a stronger prior than a near word (digits, a separator, two decimals), so its odds are wider
-(``FORMAT_MAX_ODDS``): english_g2 reads a receipt's "200.00" as "200 , 00" with the comma at
-odds of 1e5 to 1e6 against the point. A crisp
-"JALAN" stays (no other spelling is near it in probability); a blurred "Cordition." becomes
-"Condition.". Letters are compared without case, since a misread is rarely only one of case,
-and a correction takes the case of what it replaces. The reading's confidence stays the greedy
-path's: a correction says which spelling the frames support best, not how sure the network was.
+near words for a word, two words as one where the list has it and not both parts ("Descr
+iption"), an underscore between words as a space, ``.`` for an amount's separator, ``:`` for a
+clock time's) and keeps the best one only if the network gives it at least 1 / ``max_odds`` of
+the probability it gives what it read, summed over every CTC alignment of the frames that part
+was read from. A format is a stronger prior than a near word (digits, a separator, two
+decimals), so its odds are wider (``FORMAT_MAX_ODDS``): english_g2 reads a receipt's "200.00" as
+"200 , 00" with the comma at odds of 1e5 to 1e6 against the point. A crisp "JALAN" stays (no
+other spelling is near it in probability); a blurred "Cordition." becomes "Condition.". Letters
+are compared without case, since a misread is rarely only one of case, and a correction takes
+the case of what it replaces. The reading's confidence stays the greedy path's: a correction
+says which spelling the frames support best, not how sure the network was.
 
 The formats are English ones, like the default recogniser and word list: an amount has a
 decimal point and two decimals ("1,234" has three and is left alone), a time is HH:MM:SS.
@@ -23,6 +24,7 @@ GST, RM) more often than misread words.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -172,8 +174,12 @@ def correct_reading(
     for match in _TIME.finditer(text):
         for group in (1, 2):
             _propose(reading, *match.span(group), ":", format_odds, changes)
-    for match in _WORD.finditer(text):
-        _correct_word(reading, *match.span(), lexicon, max_odds, changes)
+    words = list(_WORD.finditer(text))
+    for left, right in itertools.pairwise(words):
+        _join_words(reading, left.span(), right.span(), lexicon, max_odds, changes)
+    for match in words:
+        if not any(start <= match.start() < end for start, end in changes):
+            _correct_word(reading, *match.span(), lexicon, max_odds, changes)
     out, done = [], 0
     for (start, end), spelling in sorted(changes.items()):
         if start >= done:  # changes never overlap; if one did, the first would stand
@@ -193,6 +199,33 @@ def _propose(
     """``separator`` for the one read at [start, end), spaces around it included."""
     if reading.best(start, end, [separator], max_odds) is not None:
         changes[(start, end)] = separator
+
+
+def _join_words(
+    reading: _Reading,
+    left: tuple[int, int],
+    right: tuple[int, int],
+    lexicon: Lexicon,
+    max_odds: float,
+    changes: dict[tuple[int, int], str],
+) -> None:
+    """Two words with a space or an underscore between them, as one word where that is in the
+    lexicon and one of the two is not ("Descr iption", "REST ORAN" of a letter-spaced
+    heading), or as two words split by a space ("New_Competitive", an underline read)."""
+    text = reading.text
+    if text[left[1] : right[0]] not in (" ", "_"):
+        return
+    first, second = text[left[0] : left[1]], text[right[0] : right[1]]
+    if (left[0] > 0 and text[left[0] - 1].isalnum()) or text[right[1] : right[1] + 1].isalnum():
+        return
+    spellings = []
+    if first + second in lexicon and not (first in lexicon and second in lexicon):
+        spellings.append(first + second)
+    if text[left[1]] == "_":
+        spellings.append(f"{first} {second}")
+    chosen = reading.best(left[0], right[1], spellings, max_odds)
+    if chosen is not None:
+        changes[(left[0], right[1])] = chosen
 
 
 def _correct_word(

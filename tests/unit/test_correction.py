@@ -155,3 +155,19 @@ def test_an_amount_read_with_spaces_closes_up(english):
 def test_a_letter_read_as_a_mark_before_the_word(english):
     probs = frames({"@": 0.7, "O": 0.25}, *list("THER"), " ", *list("PAGES"))
     assert correct_reading(probs, CHARSET, english) == "OTHER PAGES"
+
+
+def test_a_word_read_in_two_parts_is_joined(english):
+    # A letter-spaced heading: the network read a space it was not sure of.
+    maybe_space = {" ": 0.6, CTC_BLANK: 0.4}
+    probs = frames(*list("Descr"), maybe_space, *list("iption"))
+    assert correct_reading(probs, CHARSET, english) == "Description"
+    # Two words of the list stay two, however doubtful the space.
+    probs = frames(*list("the"), maybe_space, *list("cat"))
+    assert correct_reading(probs, CHARSET, english) == "the cat"
+
+
+def test_an_underline_read_between_words_is_a_space(english):
+    probs = frames(*list("New"), {"_": 0.7, " ": 0.25}, *list("Competitive"))
+    assert correct_reading(probs, CHARSET, english) == "New Competitive"
+    assert correct_reading(frames(*list("snake_case")), CHARSET, english) == "snake_case"
