@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +31,10 @@ START_TIMEOUT_S = 90.0
 
 class BrokerError(RuntimeError):
     """The chaos node did not start, stop or answer a CLI call."""
+
+
+class NodeExited(BrokerError):
+    """rabbitmq-server ended while it was starting; the message ends with what it printed."""
 
 
 def free_port() -> int:
@@ -111,8 +116,13 @@ class ChaosNode:
         log.close()
         deadline = started + timeout_s
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise BrokerError(f"rabbitmq-server exited early; see {self.home}/server.out")
+            code = self._process.poll()
+            if code is not None:
+                self._process = None
+                raise NodeExited(
+                    f"rabbitmq-server exited with {code} while starting; it printed:\n"
+                    + self._output_tail()
+                )
             if self.accepts_amqp():
                 return time.monotonic() - started
             time.sleep(0.5)
@@ -135,10 +145,37 @@ class ChaosNode:
         _kill_group(process)
         self._process = None
 
-    def restart(self) -> float:
-        """Full stop and start on the same data: durable queues must come back."""
+    def restart(self, attempts: int = 2) -> float:
+        """Full stop and start on the same data: durable queues must come back. The fault is
+        the broker's absence, not its start-up, so a node that exits while starting is started
+        again (up to ``attempts`` in all), each time once its ports are free."""
         self.stop()
-        return self.start()
+        for attempt in range(1, attempts + 1):
+            self._wait_for_free_ports()
+            try:
+                return self.start()
+            except NodeExited as error:
+                if attempt == attempts:
+                    raise
+                print(f"chaos node: {error}\nstarting it again", file=sys.stderr)
+        raise AssertionError("unreachable")
+
+    def _wait_for_free_ports(self, timeout_s: float = 30.0) -> None:
+        """Until nothing listens on the node's AMQP and distribution ports (a node killed a
+        moment ago may still hold them)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not (port_in_use(self.port) or port_in_use(self.dist_port)):
+                return
+            time.sleep(0.5)
+
+    def _output_tail(self, lines: int = 20) -> str:
+        """The end of what the node printed, kept in the error: close() deletes its folder."""
+        try:
+            text = (self.home / "server.out").read_text(errors="replace")
+        except OSError as error:
+            return f"(server.out unreadable: {error})"
+        return "\n".join(text.splitlines()[-lines:])
 
     def close(self) -> None:
         """Stop the node and remove its folder; safe to call twice and after errors."""

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from monitoring import chaos
+from monitoring.chaos_broker import ChaosNode, NodeExited, free_port
 from monitoring.chaos_load import Outcome, Page, judge, make_pages, read_words
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -87,10 +88,34 @@ def test_the_shared_broker_port_is_refused() -> None:
         chaos.parse_args(["--port", "5672"])
 
 
-@pytest.mark.slow  # the chaos run: minutes of real services, models and a broker node
-def test_chaos_run_loses_nothing(tmp_path: Path) -> None:
+def _needs_rabbitmq_server() -> None:
     if not (Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists() or shutil.which("rabbitmqctl")):
         pytest.skip("rabbitmq-server is not installed; the chaos run needs a node of its own")
+
+
+def test_a_node_that_fails_to_restart_is_tried_again_and_says_why(capsys) -> None:
+    """The broker fault restarts the chaos node; a start that fails is retried once, and the
+    error carries what the node printed, since closing the node deletes its folder."""
+    _needs_rabbitmq_server()
+    node = ChaosNode(free_port())
+    try:
+        config = node.home / "rabbitmq.conf"
+        good = config.read_text()
+        config.write_text("listeners.tcp.1 = not a listener\n")
+        with pytest.raises(NodeExited, match="failed_to_prepare_configuration"):
+            node.restart()
+        assert "starting it again" in capsys.readouterr().err
+        config.write_text(good)
+        node.restart()
+        assert node.accepts_amqp()
+    finally:
+        node.close()
+    assert not node.home.exists()
+
+
+@pytest.mark.slow  # the chaos run: minutes of real services, models and a broker node
+def test_chaos_run_loses_nothing(tmp_path: Path) -> None:
+    _needs_rabbitmq_server()
     out = tmp_path / "chaos.json"
     args = ["--requests", "18", "--concurrency", "3", "--port", "0", "--max-seconds", "330"]
     run = subprocess.run(
