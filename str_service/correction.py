@@ -81,29 +81,40 @@ def ctc_log_likelihood(probs: np.ndarray, labels: Sequence[int]) -> float:
     Summed over every alignment (repeats, blanks between and around), so a reading is judged
     by all the ways the frames could spell it, not by the greedy path alone.
     """
-    steps = probs.shape[0]
+    return float(ctc_log_likelihoods(probs, [labels])[0])
+
+
+def ctc_log_likelihoods(probs: np.ndarray, spellings: Sequence[Sequence[int]]) -> np.ndarray:
+    """``ctc_log_likelihood`` of each of several label sequences over the same frames, in one
+    pass over the frames: the candidates for a part of a reading are scored together, since
+    the loop over frames, not the arithmetic, is what costs."""
+    lengths = np.array([len(labels) for labels in spellings], dtype=np.int64)
+    steps, count = probs.shape[0], len(spellings)
     if steps == 0:
-        return 0.0 if not labels else -math.inf
-    states = [0]
-    for label in labels:
-        states += [label, 0]
-    extended = np.asarray(states)
-    log_probs = np.log(np.maximum(probs[:, extended], 1e-30))
+        return np.where(lengths == 0, 0.0, -np.inf)
+    # Each spelling's states: blank, label, blank, ..., blank; shorter ones padded with states
+    # no path reaches (the forward recursion only moves right, so they feed nothing).
+    width = 2 * int(lengths.max()) + 1
+    states = np.zeros((count, width), dtype=np.int64)
+    for row, labels in enumerate(spellings):
+        states[row, 1 : 2 * len(labels) : 2] = labels
+    log_probs = np.log(np.maximum(probs[:, states], 1e-30))  # (T, count, width)
+    log_probs[:, np.arange(width)[None, :] > 2 * lengths[:, None]] = -np.inf
     # A state may be reached from two back when it is a label unlike the one two back.
-    skip = np.zeros(len(states), dtype=bool)
-    skip[2:] = (extended[2:] != 0) & (extended[2:] != extended[:-2])
-    alpha = np.full(len(states), -np.inf)
-    alpha[0] = log_probs[0, 0]
-    if len(states) > 1:
-        alpha[1] = log_probs[0, 1]
+    skip = np.zeros((count, width), dtype=bool)
+    skip[:, 2:] = (states[:, 2:] != 0) & (states[:, 2:] != states[:, :-2])
+    alpha = np.full((count, width), -np.inf)
+    alpha[:, :2] = log_probs[0, :, :2]
     for frame in range(1, steps):
         moved = alpha.copy()
-        moved[1:] = np.logaddexp(moved[1:], alpha[:-1])
-        moved[2:] = np.where(skip[2:], np.logaddexp(moved[2:], alpha[:-2]), moved[2:])
+        moved[:, 1:] = np.logaddexp(moved[:, 1:], alpha[:, :-1])
+        jumped = np.logaddexp(moved[:, 2:], alpha[:, :-2])
+        moved[:, 2:] = np.where(skip[:, 2:], jumped, moved[:, 2:])
         alpha = moved + log_probs[frame]
-    if len(states) == 1:
-        return float(alpha[0])
-    return float(np.logaddexp(alpha[-1], alpha[-2]))
+    rows = np.arange(count)
+    last = alpha[rows, 2 * lengths]
+    before = np.where(lengths > 0, alpha[rows, np.maximum(2 * lengths - 1, 0)], -np.inf)
+    return np.logaddexp(last, before)
 
 
 @functools.cache
@@ -135,12 +146,12 @@ class _Reading:
     def folded(self) -> np.ndarray:
         return self._probs @ self._matrix
 
-    def log_likelihood(self, start: int, end: int, spelling: str) -> float:
-        """How well the frames between characters start-1 and end spell ``spelling``."""
+    def log_likelihoods(self, start: int, end: int, spellings: Sequence[str]) -> np.ndarray:
+        """How well the frames between characters start-1 and end spell each of ``spellings``."""
         first = self.runs[start - 1].last + 1 if start > 0 else 0
         last = self.runs[end].first if end < len(self.runs) else self.steps
-        labels = [self.fold[char.lower()] for char in spelling]
-        return ctc_log_likelihood(self.folded[first:last], labels)
+        labels = [[self.fold[char.lower()] for char in spelling] for spelling in spellings]
+        return ctc_log_likelihoods(self.folded[first:last], labels)
 
     def spells(self, spelling: str) -> bool:
         return all(char.lower() in self.fold for char in spelling)
@@ -148,14 +159,13 @@ class _Reading:
     def best(self, start: int, end: int, spellings: Sequence[str], max_odds: float) -> str | None:
         """The most likely of ``spellings`` for characters [start, end), if it is within
         ``max_odds`` of what was read there."""
-        floor = self.log_likelihood(start, end, self.text[start:end]) - math.log(max_odds)
-        chosen, chosen_score = None, floor
-        for spelling in spellings:
-            if spelling != self.text[start:end] and self.spells(spelling):
-                score = self.log_likelihood(start, end, spelling)
-                if score > chosen_score:
-                    chosen, chosen_score = spelling, score
-        return chosen
+        read = self.text[start:end]
+        others = [s for s in dict.fromkeys(spellings) if s != read and self.spells(s)]
+        if not others:
+            return None
+        scores = self.log_likelihoods(start, end, [read, *others])
+        best = int(np.argmax(scores[1:]))
+        return others[best] if scores[1 + best] > scores[0] - math.log(max_odds) else None
 
 
 def correct_reading(

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 
 from str_service.charsets import CTC_BLANK, EASYOCR_EN_G2, Charset
-from str_service.correction import MAX_ODDS, correct_reading, ctc_log_likelihood, greedy_runs
+from str_service.correction import (
+    MAX_ODDS,
+    correct_reading,
+    ctc_log_likelihood,
+    ctc_log_likelihoods,
+    greedy_runs,
+)
 from str_service.lexicon import Lexicon, LexiconError
 
 CHARSET = Charset(EASYOCR_EN_G2)
@@ -53,6 +59,16 @@ def test_ctc_log_likelihood_sums_every_alignment():
                 brute += math.prod(probs[t, c] for t, c in enumerate(path))
         expected = math.log(brute) if brute else -math.inf
         assert ctc_log_likelihood(probs, labels) == pytest.approx(expected, abs=1e-9)
+
+
+def test_spellings_of_different_lengths_are_scored_together_as_one_by_one():
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet(np.ones(4), size=6)
+    spellings = [[1, 2, 3], [], [2], [1, 1], [3, 2, 1, 2, 3], [2, 2, 2]]
+    together = ctc_log_likelihoods(probs, spellings)
+    for labels, score in zip(spellings, together, strict=True):
+        assert score == pytest.approx(ctc_log_likelihood(probs, labels), abs=1e-12)
+    assert list(ctc_log_likelihoods(probs[:0], [[], [1]])) == [0.0, -math.inf]
 
 
 def test_greedy_runs_keep_each_characters_frames():
