@@ -62,7 +62,7 @@ def measure(data: Path, threads: int, out: Path) -> list[dict]:
     release_large_buffers()  # as the services do when they load their models
     settings = Settings.from_env().with_overrides(ocr_threads=threads, ocr_device="cpu")
     detectors: dict[tuple[str, bool], Detector] = {}
-    recognizers: dict[tuple[str, bool, bool], Recognizer] = {}
+    recognizers: dict[tuple[str, bool], Recognizer] = {}
     english = Lexicon.load(settings.str_lexicon)
     rows = []
     for name, profile in lever_steps():
@@ -75,9 +75,8 @@ def measure(data: Path, threads: int, out: Path) -> list[dict]:
                 threads=threads,
                 int8=profile.int8,
             )
-        reading = (*runtime, profile.lexicon)
-        if reading not in recognizers:
-            recognizers[reading] = Recognizer(
+        if runtime not in recognizers:
+            recognizers[runtime] = Recognizer(
                 settings.str_weights,
                 settings.str_arch,
                 settings.str_charset,
@@ -85,9 +84,9 @@ def measure(data: Path, threads: int, out: Path) -> list[dict]:
                 runtime=profile.runtime,
                 threads=threads,
                 int8=profile.int8,
-                lexicon=english if profile.lexicon else None,
             )
-        engine = embedded_engine(settings, detectors[runtime], recognizers[reading], profile)
+        recognizer = recognizers[runtime].with_lexicon(english if profile.lexicon else None)
+        engine = embedded_engine(settings, detectors[runtime], recognizer, profile)
         try:
             engine.pipeline.ocr_batched(images[0].path.read_bytes())  # warm-up
             total, subsets, times = Counts(), {}, []

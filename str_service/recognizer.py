@@ -8,6 +8,7 @@ decoder (``str_service.decoding``). It works on arrays only; the HTTP adapter is
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,13 @@ class Recognizer:
             batch[0, 0] = pad_right(prepared.pixels, prepared.width)
             batches.append((batch,))
         return batches
+
+    def with_lexicon(self, lexicon: Lexicon | None) -> Recognizer:
+        """The same loaded network (and ONNX session) reading with another word list, or none:
+        monitoring.levers compares the two without loading and calibrating the model twice."""
+        twin = copy.copy(self)
+        twin.lexicon = lexicon if self.spec.prediction == "CTC" else None
+        return twin
 
     @property
     def spec(self) -> ModelSpec:

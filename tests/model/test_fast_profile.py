@@ -55,6 +55,13 @@ def test_only_the_fast_profile_corrects_readings(recognizer, fast_recognizer):
     assert recognizer.lexicon is None
 
 
+def test_a_twin_without_the_word_list_shares_the_network(fast_recognizer):
+    """monitoring.levers measures the word list on and off with one loaded, calibrated model."""
+    greedy = fast_recognizer.with_lexicon(None)
+    assert greedy.lexicon is None and fast_recognizer.lexicon is not None
+    assert greedy.onnx is fast_recognizer.onnx and greedy.loaded is fast_recognizer.loaded
+
+
 def test_int8_craft_finds_the_boxes_float_finds(detector, fast_detector):
     """Tolerance: every float32 box has an int8 box at IoU >= 0.8, and no extra boxes; the
     region map within 0.1 everywhere (int8 rounding of a [0, 1] score map)."""
