@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields, replace
 from common.documents import DocumentLimits
 from common.profiles import PROFILES, Profile
 
+DECIMAL_MARKS = (".", ",")  # STR_DECIMAL_MARK: what an amount's separator is corrected to
+
 
 class ConfigError(ValueError):
     """A setting that can't be used; raised at start-up, naming the variable."""
@@ -41,6 +43,7 @@ class Settings:
     str_arch: str | None = None
     str_charset: str | None = None
     str_lexicon: str | None = None
+    str_decimal_mark: str = "."
     ocr_max_upload_mb: float = 20.0
     ocr_max_pixels: int = 50_000_000
     ocr_max_pages: int = 32
@@ -83,6 +86,7 @@ class Settings:
             "STR_MAX_WAIT_MS": self.str_max_wait_ms >= 0,
             "STR_BUCKET_POLICY": self.str_bucket_policy in ("adaptive", "fixed"),
             "STR_MAX_CROPS": self.str_max_crops >= 1,
+            "STR_DECIMAL_MARK": self.str_decimal_mark in DECIMAL_MARKS,
             "OCR_TIMEOUT_S": self.ocr_timeout_s > 0,
             "OCR_DEVICE": self.ocr_device in ("auto", "cpu", "cuda")
             or self.ocr_device.startswith("cuda:"),

@@ -4,19 +4,20 @@ The greedy path takes each step's most likely class, so one doubtful step spells
 english_g2 writes the decimal point of "4.20" as a comma, or drops it as a space, even on a
 clean receipt. A correction proposes other spellings of a part of the reading (the lexicon's
 near words for a word, two words as one where the list has it and not both parts ("Descr
-iption"), an underscore between words as a space, ``.`` for an amount's separator, ``:`` for a
-clock time's) and keeps the best one only if the network gives it at least 1 / ``max_odds`` of
-the probability it gives what it read, summed over every CTC alignment of the frames that part
-was read from. A format is a stronger prior than a near word (digits, a separator, two
-decimals), so its odds are wider (``FORMAT_MAX_ODDS``): english_g2 reads a receipt's "200.00" as
-"200 , 00" with the comma at odds of 1e5 to 1e6 against the point. A crisp "JALAN" stays (no
-other spelling is near it in probability); a blurred "Cordition." becomes "Condition.". Letters
-are compared without case, since a misread is rarely only one of case, and a correction takes
-the case of what it replaces. The reading's confidence stays the greedy path's: a correction
-says which spelling the frames support best, not how sure the network was.
+iption"), an underscore between words as a space, the decimal mark for an amount's separator,
+``:`` for a clock time's) and keeps the best one only if the network gives it at least 1 /
+``max_odds`` of the probability it gives what it read, summed over every CTC alignment of the
+frames that part was read from. A format is a stronger prior than a near word (digits, a
+separator, two decimals), so its odds are wider (``FORMAT_MAX_ODDS``): english_g2 reads a
+receipt's "200.00" as "200 , 00" with the comma at odds of 1e5 to 1e6 against the point. A crisp
+"JALAN" stays (no other spelling is near it in probability); a blurred "Cordition." becomes
+"Condition.". Letters are compared without case, since a misread is rarely only one of case, and
+a correction takes the case of what it replaces. The reading's confidence stays the greedy
+path's: a correction says which spelling the frames support best, not how sure the network was.
 
-The formats are English ones, like the default recogniser and word list: an amount has a
-decimal point and two decimals ("1,234" has three and is left alone), a time is HH:MM:SS.
+An amount has two decimals after its separator ("1,234" has three and is left alone), and the
+separator is a point unless ``decimal_mark`` says a comma (STR_DECIMAL_MARK=, for "4,20"); a
+time is HH:MM:SS.
 Words of three capitals or fewer are left as read: on documents they are abbreviations (SDN,
 GST, RM) more often than misread words.
 """
@@ -174,13 +175,15 @@ def correct_reading(
     lexicon: Lexicon,
     max_odds: float = MAX_ODDS,
     format_odds: float = FORMAT_MAX_ODDS,
+    decimal_mark: str = ".",
 ) -> str:
-    """The greedy reading of (T, C) CTC probabilities with its words and formats corrected."""
+    """The greedy reading of (T, C) CTC probabilities with its words and formats corrected;
+    an amount's separator becomes ``decimal_mark`` (STR_DECIMAL_MARK)."""
     reading = _Reading(probs, charset)
     text = reading.text
     changes: dict[tuple[int, int], str] = {}
     for match in _AMOUNT.finditer(text):
-        _propose(reading, *match.span(1), ".", format_odds, changes)
+        _propose(reading, *match.span(1), decimal_mark, format_odds, changes)
     for match in _TIME.finditer(text):
         for group in (1, 2):
             _propose(reading, *match.span(group), ":", format_odds, changes)

@@ -69,6 +69,7 @@ class Recognizer:
         threads: int = 0,
         int8: bool = False,
         lexicon: Lexicon | None = None,
+        decimal_mark: str = Settings.str_decimal_mark,
     ) -> None:
         """``max_batch_pixels`` caps one forward pass's input; None picks it for the device.
 
@@ -77,7 +78,8 @@ class Recognizer:
         decoder loops over its own outputs, and CUDA keep torch. ``int8`` quantises that graph,
         calibrated on drawn word crops (common/calibration.py). With a ``lexicon``, CTC
         readings are corrected where it explains the network's probabilities better
-        (str_service/correction.py); Attn readings are left greedy.
+        (str_service/correction.py), an amount's separator to ``decimal_mark``; Attn readings
+        are left greedy.
         """
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -96,6 +98,7 @@ class Recognizer:
             raise ValueError(f"only greyscale models are supported, got {spec.input_channel} ch")
         self.contrast_round = contrast_round
         self.lexicon = lexicon if spec.prediction == "CTC" else None
+        self.decimal_mark = decimal_mark
         self.runtime = choose_runtime(runtime, self.device) if spec.prediction == "CTC" else "torch"
         self.onnx: OnnxModule | None = None
         if self.runtime == "onnx":
@@ -115,9 +118,9 @@ class Recognizer:
     @classmethod
     def from_settings(cls, settings: Settings) -> Recognizer:
         """Build from the service settings (STR_WEIGHTS, STR_ARCH, STR_CHARSET, OCR_DEVICE,
-        STR_MAX_BATCH, the profile's runtime and word list, STR_LEXICON), with torch's threads
-        set for this process (OCR_THREADS) and freed activations returned to the system
-        (``release_large_buffers``)."""
+        STR_MAX_BATCH, the profile's runtime and word list, STR_LEXICON, STR_DECIMAL_MARK),
+        with torch's threads set for this process (OCR_THREADS) and freed activations returned
+        to the system (``release_large_buffers``)."""
         release_large_buffers()
         threads = configure_threads(settings.ocr_threads)
         names = (settings.str_weights, settings.str_arch, settings.str_charset)
@@ -129,6 +132,7 @@ class Recognizer:
             threads=threads,
             int8=settings.profile.int8,
             lexicon=Lexicon.load(settings.str_lexicon) if settings.profile.lexicon else None,
+            decimal_mark=settings.str_decimal_mark,
         )
 
     def _calibration_batches(self) -> list[tuple[np.ndarray]]:
@@ -238,7 +242,9 @@ class Recognizer:
             for row, index in enumerate(members):
                 text, confidence = decode(probs[row], self.charset)
                 if self.lexicon is not None:
-                    text = correct_reading(probs[row], self.charset, self.lexicon)
+                    text = correct_reading(
+                        probs[row], self.charset, self.lexicon, decimal_mark=self.decimal_mark
+                    )
                 results[index] = (text, confidence)
             timings["decode"] = timings.get("decode", 0.0) + _ms(t1)
             passes.append(len(members))

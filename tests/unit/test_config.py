@@ -91,6 +91,7 @@ def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatc
         ("OCR_MODE", "turbo"),
         ("OCR_DEVICE", "tpu"),
         ("STR_BUCKET_POLICY", "random"),
+        ("STR_DECIMAL_MARK", ";"),
         ("STR_MAX_BATCH", "0"),
         ("STR_MAX_WAIT_MS", "-1"),
         ("OCR_TIMEOUT_S", "0"),

@@ -134,6 +134,15 @@ def test_what_is_not_an_amount_keeps_its_comma(english):
     assert correct_reading(date, CHARSET, english) == "30 06 2018"
 
 
+def test_documents_that_write_a_decimal_comma_keep_it(english):
+    point_read = frames("4", {".": 0.9, ",": 0.05}, "2", "0")
+    assert correct_reading(point_read, CHARSET, english, decimal_mark=",") == "4,20"
+    space_read = frames("3", {" ": 0.9, ",": 0.05}, "0", "8")
+    assert correct_reading(space_read, CHARSET, english, decimal_mark=",") == "3,08"
+    thousands = frames("1", {".": 0.6, ",": 0.3}, "2", "3", "4")
+    assert correct_reading(thousands, CHARSET, english, decimal_mark=",") == "1.234"
+
+
 def test_a_clock_time_gets_its_colons(english):
     probs = frames("1", "0", {";": 0.8, ":": 0.15}, "5", "8", {";": 0.8, ":": 0.15}, "5", "1")
     assert correct_reading(probs, CHARSET, english) == "10:58:51"
