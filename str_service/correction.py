@@ -223,8 +223,8 @@ def _join_words(
     changes: dict[tuple[int, int], str],
 ) -> None:
     """Two words with a space or an underscore between them, as one word where that is in the
-    lexicon and one of the two is not ("Descr iption", "REST ORAN" of a letter-spaced
-    heading), or as two words split by a space ("New_Competitive", an underline read)."""
+    lexicon and one of the two is not ("Descr iption" of a letter-spaced heading), or as two
+    words split by a space ("New_Competitive", an underline read)."""
     text = reading.text
     if text[left[1] : right[0]] not in (" ", "_"):
         return
