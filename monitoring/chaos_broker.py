@@ -150,15 +150,14 @@ class ChaosNode:
         the broker's absence, not its start-up, so a node that exits while starting is started
         again (up to ``attempts`` in all), each time once its ports are free."""
         self.stop()
-        for attempt in range(1, attempts + 1):
+        for _ in range(attempts - 1):
             self._wait_for_free_ports()
             try:
                 return self.start()
             except NodeExited as error:
-                if attempt == attempts:
-                    raise
                 print(f"chaos node: {error}\nstarting it again", file=sys.stderr)
-        raise AssertionError("unreachable")
+        self._wait_for_free_ports()
+        return self.start()
 
     def _wait_for_free_ports(self, timeout_s: float = 30.0) -> None:
         """Until nothing listens on the node's AMQP and distribution ports (a node killed a

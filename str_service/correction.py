@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.config import Settings
 from str_service.charsets import Charset
 from str_service.lexicon import Lexicon
 
@@ -175,7 +176,7 @@ def correct_reading(
     lexicon: Lexicon,
     max_odds: float = MAX_ODDS,
     format_odds: float = FORMAT_MAX_ODDS,
-    decimal_mark: str = ".",
+    decimal_mark: str = Settings.str_decimal_mark,
 ) -> str:
     """The greedy reading of (T, C) CTC probabilities with its words and formats corrected;
     an amount's separator becomes ``decimal_mark`` (STR_DECIMAL_MARK)."""
@@ -183,10 +184,10 @@ def correct_reading(
     text = reading.text
     changes: dict[tuple[int, int], str] = {}
     for match in _AMOUNT.finditer(text):
-        _propose(reading, *match.span(1), decimal_mark, format_odds, changes)
+        _offer(reading, *match.span(1), [decimal_mark], format_odds, changes)
     for match in _TIME.finditer(text):
         for group in (1, 2):
-            _propose(reading, *match.span(group), ":", format_odds, changes)
+            _offer(reading, *match.span(group), [":"], format_odds, changes)
     words = list(_WORD.finditer(text))
     for left, right in itertools.pairwise(words):
         _join_words(reading, left.span(), right.span(), lexicon, max_odds, changes)
@@ -201,17 +202,19 @@ def correct_reading(
     return "".join(out) + text[done:]
 
 
-def _propose(
+def _offer(
     reading: _Reading,
     start: int,
     end: int,
-    separator: str,
+    spellings: Sequence[str],
     max_odds: float,
     changes: dict[tuple[int, int], str],
 ) -> None:
-    """``separator`` for the one read at [start, end), spaces around it included."""
-    if reading.best(start, end, [separator], max_odds) is not None:
-        changes[(start, end)] = separator
+    """The likeliest of ``spellings`` for characters [start, end) as a change, if the network
+    gives it at least 1 / ``max_odds`` of what it read there; every correction ends here."""
+    chosen = reading.best(start, end, spellings, max_odds)
+    if chosen is not None:
+        changes[(start, end)] = chosen
 
 
 def _join_words(
@@ -236,9 +239,7 @@ def _join_words(
         spellings.append(first + second)
     if text[left[1]] == "_":
         spellings.append(f"{first} {second}")
-    chosen = reading.best(left[0], right[1], spellings, max_odds)
-    if chosen is not None:
-        changes[(left[0], right[1])] = chosen
+    _offer(reading, left[0], right[1], spellings, max_odds, changes)
 
 
 def _correct_word(
@@ -274,9 +275,7 @@ def _correct_word(
             spellings = [before + spelling for spelling in spellings]
             spellings += [spelling + rest for spelling in with_mark]
             start -= 1
-    chosen = reading.best(start, end, spellings, max_odds)
-    if chosen is not None:
-        changes[(start, end)] = chosen
+    _offer(reading, start, end, spellings, max_odds, changes)
 
 
 def _is_mark(char: str) -> bool:
