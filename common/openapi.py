@@ -205,6 +205,14 @@ def component_schemas() -> dict[str, Schema]:
             "scale. The default is the default profile's "
             "(OCR_PROFILE=fast); the official profile's is 0",
         ),
+        "LoneGlyphs": {
+            "type": "boolean",
+            "default": defaults.lone_glyphs,
+            "description": "also box the characters CRAFT misses when they stand alone (a "
+            "receipt's quantity '1'): ink on a detected line that no box covers, as tall as the "
+            "line's words, on print on paper only. The default is the default profile's "
+            "(OCR_PROFILE=fast); the official profile's is false",
+        },
         "DetectionParameters": _object(_detection_properties()),
         "Format": {
             "type": "string",
@@ -390,6 +398,7 @@ def _detection_properties() -> dict[str, Schema]:
         "LowText",
         "Poly",
         "TextHeight",
+        "LoneGlyphs",
     )
     fields = (
         "canvas_size",
@@ -399,6 +408,7 @@ def _detection_properties() -> dict[str, Schema]:
         "low_text",
         "poly",
         "text_height",
+        "lone_glyphs",
     )
     return {field: ref("schemas", name) for field, name in zip(fields, names, strict=True)}
 

@@ -99,6 +99,9 @@ class DetectionParams:
     # (std_service.scale), never above the official scale; 0: the official scale (canvas_size,
     # mag_ratio).
     text_height: float = 0.0
+    # Also box the characters CRAFT misses when they stand alone (a receipt's quantity "1"): ink
+    # on a detected line that no box covers, on print on paper only (std_service.glyphs).
+    lone_glyphs: bool = False
 
     def validate(self) -> DetectionParams:
         """Raise InvalidParameter (400 invalid_parameter) naming the first bad value."""
@@ -110,8 +113,9 @@ class DetectionParams:
         for name in ("text_threshold", "link_threshold", "low_text"):
             _check_float(name, getattr(self, name), 0.0, 1.0, low_open=True)
         _check_float("text_height", self.text_height, 0.0, 200.0, low_open=False)
-        if not isinstance(self.poly, bool):
-            raise InvalidParameter(f"poly must be true or false, got {self.poly!r}")
+        for name in ("poly", "lone_glyphs"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameter(f"{name} must be true or false, got {getattr(self, name)!r}")
         return self
 
 

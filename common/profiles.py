@@ -39,7 +39,7 @@ PROFILES = {
     "fast": Profile(
         runtime="auto",
         int8=True,
-        detection=DetectionParams(text_height=16.0),
+        detection=DetectionParams(text_height=16.0, lone_glyphs=True),
         segment_gap=1.0,
         segment_margin=0.1,
         lexicon=True,

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import cv2
 import numpy as np
 import torch
 
@@ -23,8 +24,9 @@ from common.layout import in_reading_order
 from common.models import configure_threads, release_large_buffers, resolve_device
 from common.onnx_runtime import OnnxModule, choose_runtime
 from common.params import DetectionParams
-from common.results import Box, Detection
+from common.results import Box, Detection, Quad
 from std_service.craft import CRAFT, default_weights_path, load_craft
+from std_service.glyphs import missed_glyphs
 from std_service.postprocess import detect_map_boxes, map_boxes_to_image
 from std_service.preprocess import CanvasInput, prepare, resize_plan
 from std_service.scale import detection_ratio, probe_ratio, small_text_height
@@ -141,6 +143,12 @@ class Detector:
             result = self._pass(image_rgb, params, ratio)
         canvas, boxes, lines, maps = result.canvas, result.boxes, result.lines, result.maps
         timings |= result.timings_ms
+        if params.lone_glyphs:
+            t0 = time.perf_counter()
+            boxes, lines = with_lone_glyphs(
+                image_rgb, boxes, lines, maps[:, :, 0], canvas.ratio, params.poly
+            )
+            timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
         metrics.STD_SECONDS.observe(time.perf_counter() - started)
         metrics.BOXES_PER_DOCUMENT.observe(len(boxes))
         return CraftDetection(
@@ -203,6 +211,36 @@ class Detector:
             "runtime": self.runtime,
             "defaults": asdict(defaults or DetectionParams()),
         }
+
+
+def with_lone_glyphs(
+    image_rgb: np.ndarray,
+    boxes: tuple[Box, ...],
+    lines: tuple[tuple[int, ...], ...],
+    region: np.ndarray,
+    ratio: float,
+    poly: bool = False,
+) -> tuple[tuple[Box, ...], tuple[tuple[int, ...], ...]]:
+    """The boxes with those of the lone characters CRAFT missed (std_service.glyphs), back in
+    reading order; each new box's score is the region score's mean over it, which says how
+    little CRAFT saw there. (In polygon mode its polygon is its quad.)"""
+    gray = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
+    quads = missed_glyphs(gray, [box.quad for box in boxes], lines)
+    if not quads:
+        return boxes, lines
+    found = [Box(quad, _mean_score(region, quad, ratio), quad if poly else None) for quad in quads]
+    return in_reading_order([*boxes, *found])
+
+
+def _mean_score(region: np.ndarray, quad: Quad, ratio: float) -> float:
+    """The region map's mean over the quad's bounding rectangle (the map has half the canvas's
+    resolution)."""
+    scale = ratio / 2.0
+    xs, ys = [x * scale for x, _ in quad], [y * scale for _, y in quad]
+    x0, x1 = max(0, int(min(xs))), int(np.ceil(max(xs)))
+    y0, y1 = max(0, int(min(ys))), int(np.ceil(max(ys)))
+    window = region[y0:y1, x0:x1]
+    return float(window.mean()) if window.size else 0.0
 
 
 def _calibration_canvases() -> list[tuple[np.ndarray]]:

@@ -3,6 +3,8 @@ scale, and pages read through merged segments that keep their words and quads.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -100,6 +102,17 @@ def test_the_detection_scale_follows_the_text_size_and_is_deterministic(detector
         cx, cy = np.mean(quad, axis=0)
         assert any(_inside(cx, cy, box.quad) for box in first.boxes)
     assert detector.detect(canvas, DetectionParams()).ratio == pytest.approx(official)
+
+
+def test_lone_glyphs_add_no_box_where_craft_found_every_word(fast_detector):
+    """The fast profile also boxes lone characters CRAFT missed (tests/unit/test_glyphs.py);
+    on a page where it found every word, that keeps its boxes as they are."""
+    params = FAST.profile.detection
+    assert params.lone_glyphs and not DetectionParams().lone_glyphs
+    found = fast_detector.detect(PAGE, params)
+    without = fast_detector.detect(PAGE, replace(params, lone_glyphs=False))
+    assert [box.quad for box in found.boxes] == [box.quad for box in without.boxes]
+    assert found.lines == without.lines and len(found.boxes) == len(WORDS)
 
 
 def test_a_page_read_in_segments_keeps_every_word_and_its_quad(detector, recognizer):
