@@ -254,13 +254,15 @@ def _correct_word(
     where a mark stands at its edge ("Tota)", "@THER"), the words that mark may be a letter of."""
     text = reading.text
     word = text[start:end]
-    if len(word) < MIN_WORD or word in lexicon:
+    if len(word) < MIN_WORD - 1 or word in lexicon:
         return
     if word.isupper() and len(word) <= ABBREVIATION:
         return
     if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
         return  # part of a code like "S0022A"
-    spellings = [_cased(spelling, word) for spelling in lexicon.candidates(word)]
+    # A word one letter short may still be one with the mark at its edge ("&nd" for "and").
+    alone = lexicon.candidates(word) if len(word) >= MIN_WORD else []
+    spellings = [_cased(spelling, word) for spelling in alone]
     after = text[end : end + 1]
     if _is_mark(after) and not text[end + 1 : end + 2].isalnum():
         with_mark = [_cased(s, word) for s in lexicon.candidates(word + after)]

@@ -182,6 +182,16 @@ def test_a_letter_read_as_a_mark_before_the_word(english):
     assert correct_reading(probs, CHARSET, english) == "OTHER PAGES"
 
 
+def test_a_short_word_may_be_one_with_the_mark_before_it(english):
+    # A thermal receipt's "and" read as "&nd": two letters alone are left as read, but with
+    # the mark they spell a word the frames allow.
+    probs = frames(*list("returns "), {"&": 0.8, "a": 0.15}, *list("nd"), " ", *list("more"))
+    assert correct_reading(probs, CHARSET, english) == "returns and more"
+    # A sure ampersand stays.
+    crisp = frames(*list("B "), "&", *list("nd"))
+    assert correct_reading(crisp, CHARSET, english) == "B &nd"
+
+
 def test_a_word_read_in_two_parts_is_joined(english):
     # A letter-spaced heading: the network read a space it was not sure of.
     maybe_space = {" ": 0.6, CTC_BLANK: 0.4}
