@@ -5,8 +5,9 @@
 
 Starts from the official profile and adds one lever per row, in the order the fast profile
 stacks them: reading neighbouring words as one crop, the margin around each crop, ONNX Runtime
-(float32), int8, the detection scale chosen from the text's size, and readings corrected by the
-word list and number formats. Every row reads every
+(float32), int8, the detection scale chosen from the text's size, boxes for the lone characters
+CRAFT misses, readings corrected by the word list and number formats, and the words read with
+too little confidence left out. Every row reads every
 image through the embedded pipeline's batched path (what ``/pipeline`` runs), after one untimed
 warm-up read, and is scored by ``monitoring.scoring`` like the compare tool's rows. Writes
 ``OUT/levers.md`` and ``OUT/levers.json``.
@@ -42,9 +43,12 @@ def lever_steps() -> list[tuple[str, Profile]]:
     margin = replace(segments, segment_margin=fast.segment_margin)
     onnx = replace(margin, runtime=fast.runtime)
     int8 = replace(onnx, int8=True)
-    scale = replace(int8, detection=fast.detection)
-    lexicon = replace(scale, lexicon=True)
-    if lexicon != fast:  # a lever added to the profile must get its own row here
+    sized = replace(official.detection, text_height=fast.detection.text_height)
+    scale = replace(int8, detection=sized)
+    glyphs = replace(scale, detection=fast.detection)
+    lexicon = replace(glyphs, lexicon=True)
+    doubtful = replace(lexicon, min_word_confidence=fast.min_word_confidence)
+    if doubtful != fast:  # a lever added to the profile must get its own row here
         raise AssertionError("the lever steps no longer end at the fast profile")
     return [
         ("official", official),
@@ -53,7 +57,9 @@ def lever_steps() -> list[tuple[str, Profile]]:
         ("+ ONNX Runtime float32", onnx),
         ("+ int8", int8),
         ("+ scale from text size", scale),
-        ("+ word list and number formats (= fast)", lexicon),
+        ("+ lone characters boxed", glyphs),
+        ("+ word list and number formats", lexicon),
+        ("+ doubtful words left out (= fast)", doubtful),
     ]
 
 
@@ -85,7 +91,9 @@ def measure(data: Path, threads: int, out: Path) -> list[dict]:
                 threads=threads,
                 int8=profile.int8,
             )
-        recognizer = recognizers[runtime].with_lexicon(english if profile.lexicon else None)
+        recognizer = recognizers[runtime].reading_with(
+            english if profile.lexicon else None, profile.min_word_confidence
+        )
         engine = embedded_engine(settings, detectors[runtime], recognizer, profile)
         try:
             engine.pipeline.ocr_batched(images[0].path.read_bytes())  # warm-up

@@ -20,6 +20,12 @@ separator is a point unless ``decimal_mark`` says a comma (STR_DECIMAL_MARK=, fo
 time is HH:MM:SS.
 Words of three capitals or fewer are left as read: on documents they are abbreviations (SDN,
 GST, RM) more often than misread words.
+
+A word whose characters the network read with a confidence under ``min_word_confidence``
+(EasyOCR's formula, over the frames it was read from) is left out, as PaddleOCR's
+``drop_score`` leaves out a line: on the dev set such words were mostly the scrawl of a crop's
+edge or a stain, and an OCR answer is searched and indexed, where a wrong word costs more than
+a missing one.
 """
 
 from __future__ import annotations
@@ -155,6 +161,18 @@ class _Reading:
         labels = [[self.fold[char.lower()] for char in spelling] for spelling in spellings]
         return ctc_log_likelihoods(self.folded[first:last], labels)
 
+    def confidence(self, runs: Sequence[int]) -> float:
+        """EasyOCR's confidence (``decoding.ctc_greedy_decode``) of the greedy characters
+        ``runs``: the product of their frames' arg-max probabilities ** (2 / sqrt(frames))."""
+        best = [
+            self._probs[frame].max()
+            for r in runs
+            for frame in range(self.runs[r].first, self.runs[r].last + 1)
+        ]
+        if not best:
+            return 0.0
+        return float(np.prod(np.asarray(best, dtype=np.float64)) ** (2.0 / math.sqrt(len(best))))
+
     def spells(self, spelling: str) -> bool:
         return all(char.lower() in self.fold for char in spelling)
 
@@ -173,14 +191,38 @@ class _Reading:
 def correct_reading(
     probs: np.ndarray,
     charset: Charset,
-    lexicon: Lexicon,
+    lexicon: Lexicon | None,
     max_odds: float = MAX_ODDS,
     format_odds: float = FORMAT_MAX_ODDS,
     decimal_mark: str = Settings.str_decimal_mark,
+    min_word_confidence: float = 0.0,
 ) -> str:
-    """The greedy reading of (T, C) CTC probabilities with its words and formats corrected;
-    an amount's separator becomes ``decimal_mark`` (STR_DECIMAL_MARK)."""
+    """The greedy reading of (T, C) CTC probabilities with its words and formats corrected
+    (with a ``lexicon``); an amount's separator becomes ``decimal_mark`` (STR_DECIMAL_MARK).
+    Words the network read with a confidence under ``min_word_confidence`` are left out."""
     reading = _Reading(probs, charset)
+    changes = (
+        {}
+        if lexicon is None
+        else _corrections(reading, lexicon, max_odds, format_odds, decimal_mark)
+    )
+    pieces: list[tuple[str, int, int]] = []  # text, and the greedy characters it replaces
+    done = 0
+    for (start, end), spelling in sorted(changes.items()):
+        if start >= done:  # changes never overlap; if one did, the first would stand
+            pieces += [(char, i, i + 1) for i, char in enumerate(reading.text[done:start], done)]
+            pieces.append((spelling, start, end))
+            done = end
+    pieces += [(char, i, i + 1) for i, char in enumerate(reading.text[done:], done)]
+    if min_word_confidence > 0:
+        return _without_doubtful_words(reading, pieces, min_word_confidence)
+    return "".join(text for text, _, _ in pieces)
+
+
+def _corrections(
+    reading: _Reading, lexicon: Lexicon, max_odds: float, format_odds: float, decimal_mark: str
+) -> dict[tuple[int, int], str]:
+    """The changes to the greedy reading: characters [start, end) -> their new spelling."""
     text = reading.text
     changes: dict[tuple[int, int], str] = {}
     for match in _AMOUNT.finditer(text):
@@ -194,12 +236,32 @@ def correct_reading(
     for match in words:
         if not any(start <= match.start() < end for start, end in changes):
             _correct_word(reading, *match.span(), lexicon, max_odds, changes)
-    out, done = [], 0
-    for (start, end), spelling in sorted(changes.items()):
-        if start >= done:  # changes never overlap; if one did, the first would stand
-            out += [text[done:start], spelling]
-            done = end
-    return "".join(out) + text[done:]
+    return changes
+
+
+def _without_doubtful_words(
+    reading: _Reading, pieces: Sequence[tuple[str, int, int]], min_confidence: float
+) -> str:
+    """The reading with each word (a whitespace token) whose greedy characters the network
+    read with a confidence under ``min_confidence`` turned into spaces, so the words left keep
+    their places along the crop; the ends trimmed once a word is gone."""
+    chars = [(char, start, end) for text, start, end in pieces for char in text]
+    out = [char for char, _, _ in chars]
+    dropped = False
+    word: list[int] = []
+    for i, (char, _, _) in enumerate([*chars, (" ", 0, 0)]):
+        if not char.isspace():
+            word.append(i)
+            continue
+        if word:
+            runs = sorted({run for j in word for run in range(chars[j][1], chars[j][2])})
+            if reading.confidence(runs) < min_confidence:
+                for j in word:
+                    out[j] = " "
+                dropped = True
+            word = []
+    text = "".join(out)
+    return text.strip() if dropped else text
 
 
 def _offer(

@@ -70,6 +70,7 @@ class Recognizer:
         int8: bool = False,
         lexicon: Lexicon | None = None,
         decimal_mark: str = Settings.str_decimal_mark,
+        min_word_confidence: float = 0.0,
     ) -> None:
         """``max_batch_pixels`` caps one forward pass's input; None picks it for the device.
 
@@ -78,8 +79,9 @@ class Recognizer:
         decoder loops over its own outputs, and CUDA keep torch. ``int8`` quantises that graph,
         calibrated on drawn word crops (common/calibration.py). With a ``lexicon``, CTC
         readings are corrected where it explains the network's probabilities better
-        (str_service/correction.py), an amount's separator to ``decimal_mark``; Attn readings
-        are left greedy.
+        (str_service/correction.py), an amount's separator to ``decimal_mark``; with a
+        ``min_word_confidence``, the words of a CTC reading read with less confidence are left
+        out of it. Attn readings are left greedy.
         """
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -99,6 +101,7 @@ class Recognizer:
         self.contrast_round = contrast_round
         self.lexicon = lexicon if spec.prediction == "CTC" else None
         self.decimal_mark = decimal_mark
+        self.min_word_confidence = min_word_confidence if spec.prediction == "CTC" else 0.0
         self.runtime = choose_runtime(runtime, self.device) if spec.prediction == "CTC" else "torch"
         self.onnx: OnnxModule | None = None
         if self.runtime == "onnx":
@@ -118,7 +121,8 @@ class Recognizer:
     @classmethod
     def from_settings(cls, settings: Settings) -> Recognizer:
         """Build from the service settings (STR_WEIGHTS, STR_ARCH, STR_CHARSET, OCR_DEVICE,
-        STR_MAX_BATCH, the profile's runtime and word list, STR_LEXICON, STR_DECIMAL_MARK),
+        STR_MAX_BATCH, the profile's runtime, word list and least word confidence, STR_LEXICON,
+        STR_DECIMAL_MARK),
         with torch's threads set for this process (OCR_THREADS) and freed activations returned
         to the system (``release_large_buffers``)."""
         release_large_buffers()
@@ -133,6 +137,7 @@ class Recognizer:
             int8=settings.profile.int8,
             lexicon=Lexicon.load(settings.str_lexicon) if settings.profile.lexicon else None,
             decimal_mark=settings.str_decimal_mark,
+            min_word_confidence=settings.profile.min_word_confidence,
         )
 
     def _calibration_batches(self) -> list[tuple[np.ndarray]]:
@@ -145,11 +150,14 @@ class Recognizer:
             batches.append((batch,))
         return batches
 
-    def with_lexicon(self, lexicon: Lexicon | None) -> Recognizer:
-        """The same loaded network (and ONNX session) reading with another word list, or none:
-        monitoring.levers compares the two without loading and calibrating the model twice."""
+    def reading_with(self, lexicon: Lexicon | None, min_word_confidence: float = 0.0) -> Recognizer:
+        """The same loaded network (and ONNX session) reading with another word list (or none)
+        and least word confidence: monitoring.levers compares them without loading and
+        calibrating the model again for each."""
         twin = copy.copy(self)
-        twin.lexicon = lexicon if self.spec.prediction == "CTC" else None
+        ctc = self.spec.prediction == "CTC"
+        twin.lexicon = lexicon if ctc else None
+        twin.min_word_confidence = min_word_confidence if ctc else 0.0
         return twin
 
     @property
@@ -241,9 +249,13 @@ class Recognizer:
                 probs = ctc_probabilities(probs)
             for row, index in enumerate(members):
                 text, confidence = decode(probs[row], self.charset)
-                if self.lexicon is not None:
+                if self.lexicon is not None or self.min_word_confidence > 0:
                     text = correct_reading(
-                        probs[row], self.charset, self.lexicon, decimal_mark=self.decimal_mark
+                        probs[row],
+                        self.charset,
+                        self.lexicon,
+                        decimal_mark=self.decimal_mark,
+                        min_word_confidence=self.min_word_confidence,
                     )
                 results[index] = (text, confidence)
             timings["decode"] = timings.get("decode", 0.0) + _ms(t1)

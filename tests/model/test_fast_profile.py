@@ -51,16 +51,19 @@ def test_the_default_profile_is_fast_and_int8_on_the_cpu(fast_detector, fast_rec
 
 
 def test_only_the_fast_profile_corrects_readings(recognizer, fast_recognizer):
-    """The fast recogniser carries the English word list; the official one reads greedily
-    (its parity with EasyOCR holds). The next test shows the corrections leave crisp words."""
+    """The fast recogniser carries the English word list and leaves out doubtful words; the
+    official one reads greedily, every word (its parity with EasyOCR holds). The next tests
+    show the corrections leave crisp words."""
     assert fast_recognizer.lexicon is not None and "invoice" in fast_recognizer.lexicon
-    assert recognizer.lexicon is None
+    assert fast_recognizer.min_word_confidence == FAST.profile.min_word_confidence > 0
+    assert recognizer.lexicon is None and recognizer.min_word_confidence == 0
 
 
 def test_a_twin_without_the_word_list_shares_the_network(fast_recognizer):
     """monitoring.levers measures the word list on and off with one loaded, calibrated model."""
-    greedy = fast_recognizer.with_lexicon(None)
-    assert greedy.lexicon is None and fast_recognizer.lexicon is not None
+    greedy = fast_recognizer.reading_with(None)
+    assert greedy.lexicon is None and greedy.min_word_confidence == 0
+    assert fast_recognizer.lexicon is not None and fast_recognizer.min_word_confidence > 0
     assert greedy.onnx is fast_recognizer.onnx and greedy.loaded is fast_recognizer.loaded
 
 

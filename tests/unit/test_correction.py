@@ -206,3 +206,22 @@ def test_an_underline_read_between_words_is_a_space(english):
     probs = frames(*list("New"), {"_": 0.7, " ": 0.25}, *list("Competitive"))
     assert correct_reading(probs, CHARSET, english) == "New Competitive"
     assert correct_reading(frames(*list("snake_case")), CHARSET, english) == "snake_case"
+
+
+def test_a_word_the_network_was_unsure_of_is_left_out_in_its_place():
+    # "Total 4.20 xq": the network was sure of the first two words, not of the scrawl after.
+    doubt = [{"x": 0.3, "k": 0.25, "y": 0.25, "v": 0.2}, {"q": 0.4, "g": 0.3, "9": 0.3}]
+    probs = frames(*list("Total 4.20 "), *doubt, " ", *list("due"))
+    assert correct_reading(probs, CHARSET, None) == "Total 4.20 xq due"  # no word dropped
+    # The words left keep their character offsets, so their boxes are found again.
+    assert correct_reading(probs, CHARSET, None, min_word_confidence=0.2) == "Total 4.20    due"
+    only_doubt = frames(*doubt)
+    assert correct_reading(only_doubt, CHARSET, None, min_word_confidence=0.2) == ""
+
+
+def test_a_corrected_word_is_judged_by_the_frames_it_was_read_from(english):
+    # "Cordition" corrected to "Condition": its confidence is its own frames', one doubtful
+    # letter among sure ones, so it stays; the ends are trimmed only once a word is gone.
+    steps = [*list("Co"), {"r": 0.6, "n": 0.4}, *list("dition")]
+    probs = frames(*steps)
+    assert correct_reading(probs, CHARSET, english, min_word_confidence=0.2) == "Condition"
