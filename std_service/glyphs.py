@@ -36,6 +36,11 @@ GLYPH_MAX_WIDTH = 1.5  # x the line's height: one character, or two touching
 GLYPH_GAP = 0.25
 BOX_MARGIN = 0.15  # x the line's height around the ink, as CRAFT's boxes leave around letters
 SOLID_FILL = 0.9  # a blob filling more of its box than this, and wider than a stroke, is a block
+# A blob with ink in each corner of its box and none in its middle is a frame (a form's
+# checkbox), not a character: this share of the box's width and height makes a corner, and
+# FRAME_MIDDLE of them its middle.
+FRAME_CORNER = 0.2
+FRAME_MIDDLE = 0.5
 
 
 def page_ink(gray: np.ndarray) -> np.ndarray | None:
@@ -95,9 +100,22 @@ def missed_glyphs(
                 continue
             if area > SOLID_FILL * w * h and w > 0.3 * text_h:
                 continue
+            if _is_frame(labels[y : y + h, x : x + w] == label):
+                continue
             found.append((x, y, x + w, y + h, text_h))
             break
     return [_quad(run, width, height) for run in _runs(sorted(found))]
+
+
+def _is_frame(blob: np.ndarray) -> bool:
+    """Whether a blob (its box's mask) inks all four corners and leaves its middle empty, as
+    a drawn box does and no letter does ("O" and "0" are round, "H" and "N" cross the middle)."""
+    h, w = blob.shape
+    dy, dx = max(1, round(FRAME_CORNER * h)), max(1, round(FRAME_CORNER * w))
+    corners = (blob[:dy, :dx], blob[:dy, -dx:], blob[-dy:, :dx], blob[-dy:, -dx:])
+    my, mx = round(h * (1 - FRAME_MIDDLE) / 2), round(w * (1 - FRAME_MIDDLE) / 2)
+    middle = blob[my : h - my, mx : w - mx]
+    return all(corner.any() for corner in corners) and not middle.any()
 
 
 def _runs(

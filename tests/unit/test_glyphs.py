@@ -64,10 +64,11 @@ def test_ink_a_box_covers_or_touches_is_left_to_it():
         lambda g: cv2.circle(g, (60, 115), 3, 20, -1),  # a dot: too small
         lambda g: cv2.line(g, (20, 116), (100, 116), 20, 2),  # a rule: too wide
         lambda g: cv2.rectangle(g, (40, 104), (75, 128), 20, -1),  # a solid block
+        lambda g: cv2.rectangle(g, (40, 106), (58, 124), 20, 2),  # a form's checkbox
         lambda g: cv2.putText(g, "1", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 20, 2),
         lambda g: cv2.putText(g, "1", (40, 130), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 20, 6),
     ],
-    ids=["dot", "rule", "block", "off-line", "too-tall"],
+    ids=["dot", "rule", "block", "checkbox", "off-line", "too-tall"],
 )
 def test_ink_that_is_no_character_of_the_line_is_ignored(draw):
     gray = page()
@@ -76,6 +77,13 @@ def test_ink_that_is_no_character_of_the_line_is_ignored(draw):
     draw(gray)
     quads = [word_box(115, 330), word_box(415, 495)]
     assert missed_glyphs(gray, quads, [(0, 1)]) == []
+
+
+def test_round_and_crossed_letters_are_no_frames():
+    gray = page()
+    cv2.putText(gray, "O", (40, 124), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 20, 2)
+    cv2.putText(gray, "H", (240, 124), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 20, 2)
+    assert len(missed_glyphs(gray, [word_box(415, 495)], [(0,)])) == 2
 
 
 def test_characters_side_by_side_are_one_box():
