@@ -41,6 +41,7 @@ import numpy as np
 
 from common.config import Settings
 from str_service.charsets import Charset
+from str_service.decoding import ctc_confidence
 from str_service.lexicon import Lexicon
 
 # How much less probable than the greedy reading a correction may be: measured on the dev set,
@@ -162,16 +163,9 @@ class _Reading:
         return ctc_log_likelihoods(self.folded[first:last], labels)
 
     def confidence(self, runs: Sequence[int]) -> float:
-        """EasyOCR's confidence (``decoding.ctc_greedy_decode``) of the greedy characters
-        ``runs``: the product of their frames' arg-max probabilities ** (2 / sqrt(frames))."""
-        best = [
-            self._probs[frame].max()
-            for r in runs
-            for frame in range(self.runs[r].first, self.runs[r].last + 1)
-        ]
-        if not best:
-            return 0.0
-        return float(np.prod(np.asarray(best, dtype=np.float64)) ** (2.0 / math.sqrt(len(best))))
+        """The greedy characters ``runs``'s confidence, as EasyOCR computes a crop's."""
+        frames = [f for r in runs for f in range(self.runs[r].first, self.runs[r].last + 1)]
+        return ctc_confidence(self._probs[frames].max(axis=-1))
 
     def spells(self, spelling: str) -> bool:
         return all(char.lower() in self.fold for char in spelling)

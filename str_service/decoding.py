@@ -31,11 +31,16 @@ def ctc_greedy_decode(probs: np.ndarray, charset: Charset) -> tuple[str, float]:
     keep[1:] = best[1:] != best[:-1]
     keep &= best != 0
     text = charset.lookup(best[keep].tolist())
-    non_blank = best_prob[best != 0]
-    if non_blank.size == 0:
-        return text, 0.0
-    confidence = float(non_blank.astype(np.float64).prod() ** (2.0 / math.sqrt(non_blank.size)))
-    return text, confidence
+    return text, ctc_confidence(best_prob[best != 0])
+
+
+def ctc_confidence(frame_probs: np.ndarray) -> float:
+    """EasyOCR's confidence of characters read from frames whose arg-max probabilities are
+    ``frame_probs``: their product ** (2 / sqrt(frames)), 0 for none (a crop's whole reading,
+    or one word of it, ``correction.correct_reading``)."""
+    if frame_probs.size == 0:
+        return 0.0
+    return float(frame_probs.astype(np.float64).prod() ** (2.0 / math.sqrt(frame_probs.size)))
 
 
 def attn_greedy_decode(probs: np.ndarray, charset: Charset) -> tuple[str, float]:
