@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -47,6 +48,18 @@ def bounding_box(quad: np.ndarray) -> tuple[float, float, float, float]:
     """(x_min, y_min, x_max, y_max) of a quad."""
     q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
     return float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())
+
+
+def text_direction(quads: Sequence[Sequence[Sequence[float]]]) -> tuple[float, float]:
+    """The quads' text direction as a unit vector: the sum of their top and bottom edges, so
+    long words weigh more than short ones, whose boxes a colon or a descender tilts by several
+    degrees. (1, 0) when the quads have no extent."""
+    dx = dy = 0.0
+    for (x0, y0), (x1, y1), (x2, y2), (x3, y3) in quads:
+        dx += (x1 - x0) + (x2 - x3)
+        dy += (y1 - y0) + (y2 - y3)
+    norm = math.hypot(dx, dy)
+    return (dx / norm, dy / norm) if norm > 1e-9 else (1.0, 0.0)
 
 
 def is_axis_aligned(quad: np.ndarray, tolerance: float = AXIS_ALIGNED_TOLERANCE_PX) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.geometry import text_direction
 from common.results import Box, Detection, Line, Page, Quad, Reading, Word
 from common.segments import split_reading
 
@@ -76,16 +77,6 @@ def _direction(pts: list[tuple[float, float]]) -> tuple[float, float, float]:
     return (*_unit(dx, dy), math.hypot(dx, dy) / 2.0)
 
 
-def _page_direction(quads: list[list[tuple[float, float]]]) -> tuple[float, float]:
-    """Width-weighted mean direction: long words say more about the page's skew than short."""
-    sx = sy = 0.0
-    for pts in quads:
-        ux, uy, width = _direction(pts)
-        sx += ux * width
-        sy += uy * width
-    return _unit(sx, sy)
-
-
 def _to_frame(p: tuple[float, float], u: tuple[float, float]) -> tuple[float, float]:
     # along u, and along the normal n = (-uy, ux), which points down when u points right
     return (p[0] * u[0] + p[1] * u[1], -p[0] * u[1] + p[1] * u[0])
@@ -125,7 +116,7 @@ def _overlap_ratio(cy_a: float, h_a: float, cy_b: float, h_b: float) -> float:
 def line_quad(quads: Sequence[Any]) -> Quad:
     """Smallest quad aligned with the line's own direction that holds all its words' corners."""
     points = [_points(quad) for quad in quads]
-    u = _page_direction(points)
+    u = text_direction(points)
     framed = [_to_frame(p, u) for pts in points for p in pts]
     a0, a1 = min(p[0] for p in framed), max(p[0] for p in framed)
     b0, b1 = min(p[1] for p in framed), max(p[1] for p in framed)
@@ -152,7 +143,7 @@ def reading_lines(
     if not len(quads):
         return []
     points = [_points(quad) for quad in quads]
-    u = _page_direction(points)
+    u = text_direction(points)
     prepared = [_prepare(i, pts, u) for i, pts in enumerate(points)]
     prepared.sort(key=lambda w: (w.cx, w.cy))
 

@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from common.geometry import text_direction
 from common.results import Box, Quad
 
 # A token gap and a box gap further apart than this many text heights are not the same gap.
@@ -32,17 +33,6 @@ class SegmentWord:
     box: Box
     text: str
     confidence: float
-
-
-def _frame(quad: Quad) -> tuple[tuple[float, float], float, float, float, float]:
-    """The quad's text direction u and its extent along u (a0, a1) and across it (b0, b1)."""
-    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = quad
-    dx, dy = (x1 - x0) + (x2 - x3), (y1 - y0) + (y2 - y3)
-    norm = math.hypot(dx, dy)
-    u = (dx / norm, dy / norm) if norm > 1e-9 else (1.0, 0.0)
-    along = [x * u[0] + y * u[1] for x, y in quad]
-    across = [-x * u[1] + y * u[0] for x, y in quad]
-    return u, min(along), max(along), min(across), max(across)
 
 
 def _extent(quad: Quad, u: tuple[float, float]) -> tuple[float, float, float, float]:
@@ -89,7 +79,8 @@ def reading_segments(
 
 
 def _joins(left: Quad, right: Quad, max_gap: float) -> bool:
-    u, _, a1, b0, b1 = _frame(left)
+    u = text_direction([left, right])
+    _, a1, b0, b1 = _extent(left, u)
     c0, _, d0, d1 = _extent(right, u)
     h_left, h_right = b1 - b0, d1 - d0
     taller = max(h_left, h_right)
@@ -99,14 +90,14 @@ def _joins(left: Quad, right: Quad, max_gap: float) -> bool:
 
 
 def segment_quad(quads: Sequence[Quad], margin: float, size: tuple[int, int] | None = None) -> Quad:
-    """The segment's crop: the rectangle along its first word's direction around all its
-    words, widened by ``margin`` x its height on every side (the recogniser needs the white
+    """The segment's crop: the rectangle along its words' direction (``text_direction``) around
+    all of them, widened by ``margin`` x its height on every side (the recogniser needs the white
     around the letters that a tight detection box cuts off), its corners kept inside an image
     of ``size`` (width, height) when given. One word without a margin is its own quad,
     unchanged: the official reading."""
     if len(quads) == 1 and margin == 0:
         return quads[0]
-    u, *_ = _frame(quads[0])
+    u = text_direction(quads)
     extents = [_extent(q, u) for q in quads]
     a0, a1 = min(e[0] for e in extents), max(e[1] for e in extents)
     b0, b1 = min(e[2] for e in extents), max(e[3] for e in extents)
@@ -133,7 +124,7 @@ def split_reading(text: str, confidence: float, boxes: Sequence[Box]) -> list[Se
     spans = _token_spans(text)
     if not spans:
         return [SegmentWord(box, "", confidence) for box in boxes]
-    u, *_ = _frame(boxes[0].quad)
+    u = text_direction([box.quad for box in boxes])
     extents = [_extent(box.quad, u) for box in boxes]
     start, end = extents[0][0], max(e[1] for e in extents)
     height = max(max(e[3] - e[2] for e in extents), 1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from common.layout import build_page
@@ -31,6 +33,27 @@ def test_a_much_smaller_word_starts_its_own_segment():
 def test_segment_quad_adds_the_margin_on_every_side():
     quad = segment_quad([rect(0, 10, 40, 20), rect(48, 10, 30, 20)], margin=0.1)
     assert [c for p in quad for c in p] == pytest.approx([-2, 8, 80, 8, 80, 32, -2, 32])
+
+
+def tilted(x: float, y: float, w: float, h: float, slope: float) -> tuple:
+    """The box ``rect(x, y, w, h)`` turned by ``slope`` about its centre."""
+    cx, cy = x + w / 2, y + h / 2
+    return tuple(
+        (cx + (px - cx) - (py - cy) * slope, cy + (py - cy) + (px - cx) * slope)
+        for px, py in rect(x, y, w, h)
+    )
+
+
+def test_a_tilted_first_word_does_not_tilt_its_line():
+    """CRAFT's box of "Timing:" leans 6 degrees (a colon and a descender) on a level line: the
+    segment's crop follows the line's words, not its first box, or a long line's crop spans the
+    lines around it and reads as garbage."""
+    line = [tilted(0, 100, 50, 17, 0.105)] + [rect(58 + 45 * i, 100, 40, 17) for i in range(16)]
+    (segment,) = reading_segments(line, [list(range(17))], max_gap=1.0)
+    quad = segment_quad([line[i] for i in segment], margin=0.1)
+    assert math.dist(quad[0], quad[3]) < 2 * 17  # a line and its margin, not three lines
+    words = split_reading(" ".join(f"w{i}" for i in range(17)), 0.9, [Box(q, 1.0) for q in line])
+    assert max(math.dist(w.box.quad[0], w.box.quad[3]) for w in words) < 2 * 17
 
 
 def test_one_word_without_margin_keeps_its_quad():
