@@ -4,8 +4,9 @@ The greedy path takes each step's most likely class, so one doubtful step spells
 english_g2 writes the decimal point of "4.20" as a comma, or drops it as a space, even on a
 clean receipt. A correction proposes other spellings of a part of the reading (the lexicon's
 near words for a word, two words as one where the list has it and not both parts ("Descr
-iption"), an underscore between words as a space, the decimal mark for an amount's separator,
-``:`` for a clock time's) and keeps the best one only if the network gives it at least 1 /
+iption"), an underscore between words as a space, the letters a digit looks like in a word
+read with one ("t0", "1ts"), the decimal mark for an amount's separator, ``:`` for a clock
+time's) and keeps the best one only if the network gives it at least 1 /
 ``max_odds`` of the probability it gives what it read, summed over every CTC alignment of the
 frames that part was read from. A format is a stronger prior than a near word (digits, a
 separator, two decimals), so its odds are wider (``FORMAT_MAX_ODDS``): english_g2 reads a
@@ -54,6 +55,10 @@ MIN_WORD = 3  # letters: shorter words are left as read
 ABBREVIATION = 3  # capitals: a word of no more than these, all upper case, is left as read
 
 _WORD = re.compile(r"[A-Za-z]+")
+# A token of letters and digits with at least one letter and one digit that looks like one ("t0",
+# "1ts", "0f"): english_g2 reads a sans-serif "o" as "0" and "l" or "i" as "1".
+_MIXED = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z0-9]*[015])[A-Za-z0-9]+")
+LOOKALIKES = {"0": "o", "1": "li", "5": "s"}  # a digit, and the letters it may be misread for
 # The separator of an amount ("74,68", "3 08", "28 . 11", "4 .20") and both of a time
 # ("10;58;51", "12:14.08"). A space alone is no amount's when another number follows ("30 06
 # 2018" is a date).
@@ -230,6 +235,8 @@ def _corrections(
     for match in words:
         if not any(start <= match.start() < end for start, end in changes):
             _correct_word(reading, *match.span(), lexicon, max_odds, changes)
+    for match in _MIXED.finditer(text):
+        _correct_lookalikes(reading, *match.span(), lexicon, max_odds, changes)
     return changes
 
 
@@ -334,6 +341,31 @@ def _correct_word(
             spellings += [spelling + rest for spelling in with_mark]
             start -= 1
     _offer(reading, start, end, spellings, max_odds, changes)
+
+
+def _correct_lookalikes(
+    reading: _Reading,
+    start: int,
+    end: int,
+    lexicon: Lexicon,
+    max_odds: float,
+    changes: dict[tuple[int, int], str],
+) -> None:
+    """A token of letters and look-alike digits ("t0", "1ts") as the words its digits may be
+    misread letters of. Codes are left alone: a token with more digits than letters ("A10",
+    "t02"), or of three capitals or fewer ("1L", "5KG")."""
+    token = reading.text[start:end]
+    letters = sum(char.isalpha() for char in token)
+    if letters < len(token) - letters or any(start < e and s < end for s, e in changes):
+        return
+    if token.isupper() and letters <= ABBREVIATION:
+        return
+    if any(char.isdigit() and char not in LOOKALIKES for char in token):
+        return  # a digit that looks like no letter: a code ("p3", "t2")
+    choices = [LOOKALIKES[char] if char.isdigit() else char for char in token]
+    spellings = ["".join(letters) for letters in itertools.product(*choices)]
+    found = [_cased(spelling, token) for spelling in spellings if spelling.lower() in lexicon]
+    _offer(reading, start, end, found, max_odds, changes)
 
 
 def _is_mark(char: str) -> bool:

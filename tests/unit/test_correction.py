@@ -87,6 +87,26 @@ def test_a_letter_the_network_ruled_out_stays(english):
     assert correct_reading(probs, CHARSET, english) == "thc"
 
 
+def test_a_digit_read_for_a_letter_of_a_word_becomes_the_letter(english):
+    """english_g2 reads a sans-serif "o" as "0" and "i" as "1" ("t0", "1ts")."""
+    probs = frames("g", "o", " ", "t", {"0": 0.7, "o": 0.3}, " ", {"1": 0.8, "i": 0.2}, "t", "s")
+    assert correct_reading(probs, CHARSET, english) == "go to its"
+
+
+def test_a_digit_the_network_was_sure_of_stays(english):
+    probs = frames("t", {"0": 0.99, "o": 0.99 / MAX_ODDS / 10})
+    assert correct_reading(probs, CHARSET, english) == "t0"
+
+
+@pytest.mark.parametrize("code", ["A10", "t02", "p3", "1L", "S0022A"])
+def test_codes_keep_their_digits(english, code):
+    """More digits than letters, a digit like no letter, or three capitals or fewer: a code,
+    even where the network found the letter likely too."""
+    doubtful = {"0": {"0": 0.6, "o": 0.4}, "1": {"1": 0.6, "l": 0.4}}
+    probs = frames(*[doubtful.get(char, char) for char in code])
+    assert correct_reading(probs, CHARSET, english) == code
+
+
 def test_a_crisp_word_outside_the_list_stays(english):
     assert "jalan" not in english
     assert correct_reading(frames(*list("JALAN")), CHARSET, english) == "JALAN"
