@@ -22,6 +22,11 @@ time is HH:MM:SS.
 Words of three capitals or fewer are left as read: on documents they are abbreviations (SDN,
 GST, RM) more often than misread words.
 
+A word that is in the list but read with a doubtful letter may still be a misread of a far more
+common one ("tor" for "for", "Lid" for "Ltd"): its neighbours one edit away are weighed by the
+network's likelihood times the list's count (a unigram language model), and the more probable
+one is kept, within the same odds.
+
 A word whose characters the network read with a confidence under ``min_word_confidence``
 (EasyOCR's formula, over the frames it was read from) is left out, as PaddleOCR's
 ``drop_score`` leaves out a line: on the dev set such words were mostly the scrawl of a crop's
@@ -35,7 +40,7 @@ import functools
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +57,9 @@ MAX_ODDS = 1e4
 # of 1e4 to 3e6 (README "Accuracy and speed"); 1e7 leaves a separator read at 1e-9 as read.
 FORMAT_MAX_ODDS = 1e7
 MIN_WORD = 3  # letters: shorter words are left as read
+# A word of the list whose every frame gave its character at least this is left as read: the
+# frames leave no room for a more common word.
+SURE = 0.99
 ABBREVIATION = 3  # capitals: a word of no more than these, all upper case, is left as read
 
 _WORD = re.compile(r"[A-Za-z]+")
@@ -175,16 +183,34 @@ class _Reading:
     def spells(self, spelling: str) -> bool:
         return all(char.lower() in self.fold for char in spelling)
 
-    def best(self, start: int, end: int, spellings: Sequence[str], max_odds: float) -> str | None:
+    def sure(self, start: int, end: int) -> bool:
+        """Whether every frame of characters [start, end) gave its character at least SURE."""
+        frames = [f for r in self.runs[start:end] for f in range(r.first, r.last + 1)]
+        return bool(self._probs[frames].max(axis=-1).min() >= SURE)
+
+    def best(
+        self,
+        start: int,
+        end: int,
+        spellings: Sequence[str],
+        max_odds: float,
+        log_prior: Callable[[str], float] | None = None,
+    ) -> str | None:
         """The most likely of ``spellings`` for characters [start, end), if it is within
-        ``max_odds`` of what was read there."""
+        ``max_odds`` of what was read there; with a ``log_prior``, the most probable given
+        the frames and the prior, and only if more probable than what was read."""
         read = self.text[start:end]
         others = [s for s in dict.fromkeys(spellings) if s != read and self.spells(s)]
         if not others:
             return None
         scores = self.log_likelihoods(start, end, [read, *others])
+        within = scores[1:] > scores[0] - math.log(max_odds)
+        if log_prior is not None:
+            posterior = scores + np.array([log_prior(s) for s in [read, *others]])
+            best = int(np.argmax(posterior[1:]))
+            return others[best] if within[best] and posterior[1 + best] > posterior[0] else None
         best = int(np.argmax(scores[1:]))
-        return others[best] if scores[1 + best] > scores[0] - math.log(max_odds) else None
+        return others[best] if within[best] else None
 
 
 def correct_reading(
@@ -235,6 +261,7 @@ def _corrections(
     for match in words:
         if not any(start <= match.start() < end for start, end in changes):
             _correct_word(reading, *match.span(), lexicon, max_odds, changes)
+            _prefer_common(reading, *match.span(), lexicon, max_odds, changes)
     for match in _MIXED.finditer(text):
         _correct_lookalikes(reading, *match.span(), lexicon, max_odds, changes)
     return changes
@@ -272,10 +299,12 @@ def _offer(
     spellings: Sequence[str],
     max_odds: float,
     changes: dict[tuple[int, int], str],
+    log_prior: Callable[[str], float] | None = None,
 ) -> None:
     """The likeliest of ``spellings`` for characters [start, end) as a change, if the network
-    gives it at least 1 / ``max_odds`` of what it read there; every correction ends here."""
-    chosen = reading.best(start, end, spellings, max_odds)
+    gives it at least 1 / ``max_odds`` of what it read there (and, with a ``log_prior``, if it
+    is the more probable given both); every correction ends here."""
+    chosen = reading.best(start, end, spellings, max_odds, log_prior)
     if chosen is not None:
         changes[(start, end)] = chosen
 
@@ -341,6 +370,35 @@ def _correct_word(
             spellings += [spelling + rest for spelling in with_mark]
             start -= 1
     _offer(reading, start, end, spellings, max_odds, changes)
+
+
+def _prefer_common(
+    reading: _Reading,
+    start: int,
+    end: int,
+    lexicon: Lexicon,
+    max_odds: float,
+    changes: dict[tuple[int, int], str],
+) -> None:
+    """A word of the list read with a doubtful letter, as a far more common word one edit
+    away where the frames and the words' counts together say so ("tor" -> "for", "Lid" ->
+    "Ltd"): the network's likelihood times the list's count, a unigram language model."""
+    text = reading.text
+    word = text[start:end]
+    if len(word) < 2 or word not in lexicon or (start, end) in changes:
+        return
+    if word.isupper() and len(word) <= ABBREVIATION:
+        return
+    if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+        return
+    if reading.sure(start, end):
+        return
+    spellings = [_cased(spelling, word) for spelling in lexicon.neighbours(word)]
+
+    def log_prior(spelling: str) -> float:
+        return math.log(max(lexicon.count(spelling), 1))
+
+    _offer(reading, start, end, spellings, max_odds, changes, log_prior)
 
 
 def _correct_lookalikes(

@@ -63,6 +63,19 @@ class Lexicon:
     def __len__(self) -> int:
         return len(self._index.words)
 
+    def count(self, word: str) -> int:
+        """How often the list says ``word`` occurs (0 for a word it lacks)."""
+        return self._index.words.get(word.lower(), 0)
+
+    def neighbours(self, word: str) -> list[str]:
+        """Lower-case words of the list one edit from ``word`` (not itself), no single letters."""
+        lower = word.lower()
+        return [
+            item.term
+            for item in self._index.lookup(lower, Verbosity.ALL, max_edit_distance=1)
+            if item.term != lower and len(item.term) > 1 and item.term.isalpha()
+        ]
+
     def candidates(self, word: str) -> list[str]:
         """Lower-case words within one edit of ``word`` (two from SHORT_WORD letters on), and
         its splits into two known words, most frequent first; no single letters."""

@@ -107,6 +107,22 @@ def test_codes_keep_their_digits(english, code):
     assert correct_reading(probs, CHARSET, english) == code
 
 
+def test_a_doubtful_word_of_the_list_becomes_a_far_more_common_one(english):
+    """ "tor" and "for" are both English; "for" is 1,800 times as common, so a doubtful "t"
+    (the "f" at a tenth of its probability) reads "for", as does "Lid" for "Ltd"."""
+    probs = frames({"t": 0.9, "f": 0.1}, "o", "r", " ", "L", {"i": 0.8, "t": 0.2}, "d")
+    assert correct_reading(probs, CHARSET, english) == "for Ltd"
+
+
+def test_a_word_of_the_list_the_frames_hold_to_stays(english):
+    crisp = frames("t", "o", "r")
+    assert correct_reading(crisp, CHARSET, english) == "tor"
+    # Doubtful, but the "f" at 1e-5 of the "t": the counts' 1,800 to 1 don't outweigh it.
+    against = frames({"t": 0.9, "o": 0.1}, {"o": 1.0}, "r")
+    against[0, CLASS["f"]] = 0.9e-5
+    assert correct_reading(against, CHARSET, english) == "tor"
+
+
 def test_a_crisp_word_outside_the_list_stays(english):
     assert "jalan" not in english
     assert correct_reading(frames(*list("JALAN")), CHARSET, english) == "JALAN"
