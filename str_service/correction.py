@@ -5,16 +5,17 @@ english_g2 writes the decimal point of "4.20" as a comma, or drops it as a space
 clean receipt. A correction proposes other spellings of a part of the reading (the lexicon's
 near words for a word, two words as one where the list has it and not both parts ("Descr
 iption"), an underscore between words as a space, the letters a digit looks like in a word
-read with one ("t0", "1ts"), the decimal mark for an amount's separator, ``:`` for a clock
-time's) and keeps the best one only if the network gives it at least 1 /
-``max_odds`` of the probability it gives what it read, summed over every CTC alignment of the
-frames that part was read from. A format is a stronger prior than a near word (digits, a
-separator, two decimals), so its odds are wider (``FORMAT_MAX_ODDS``): english_g2 reads a
-receipt's "200.00" as "200 , 00" with the comma at odds of 1e5 to 1e6 against the point. A crisp
-"JALAN" stays (no other spelling is near it in probability); a blurred "Cordition." becomes
-"Condition.". Letters are compared without case, since a misread is rarely only one of case, and
-a correction takes the case of what it replaces. The reading's confidence stays the greedy
-path's: a correction says which spelling the frames support best, not how sure the network was.
+read with one ("t0", "1ts"), the article "a" for a lone "&" in prose, the decimal mark for an
+amount's separator, ``:`` for a clock time's) and keeps the best one only if the network gives
+it at least 1 / ``max_odds`` of the probability it gives what it read, summed over every CTC
+alignment of the frames that part was read from. A format is a stronger prior than a near
+word (digits, a separator, two decimals), so its odds are wider (``FORMAT_MAX_ODDS``):
+english_g2 reads a receipt's "200.00" as "200 , 00" with the comma at odds of 1e5 to 1e6
+against the point. A crisp "JALAN" stays (no other spelling is near it in probability); a
+blurred "Cordition." becomes "Condition.". Letters are compared without case, since a misread
+is rarely only one of case, and a correction takes the case of what it replaces. The reading's
+confidence stays the greedy path's: a correction says which spelling the frames support best,
+not how sure the network was.
 
 An amount has two decimals after its separator ("1,234" has three and is left alone), and the
 separator is a point unless ``decimal_mark`` says a comma (STR_DECIMAL_MARK=, for "4,20"); a
@@ -67,6 +68,9 @@ _WORD = re.compile(r"[A-Za-z]+")
 # "1ts", "0f"): english_g2 reads a sans-serif "o" as "0" and "l" or "i" as "1".
 _MIXED = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z0-9]*[015])[A-Za-z0-9]+")
 LOOKALIKES = {"0": "o", "1": "li", "5": "s"}  # a digit, and the letters it may be misread for
+# A lone "&" before a lower-case word: english_g2 reads the article "a" of prose so ("in &
+# limited fashion"); between names ("BROWN & WILLIAMSON") it is left alone.
+_AMPERSAND = re.compile(r"(?<!\S)&(?= [a-z])")
 # The separator of an amount ("74,68", "3 08", "28 . 11", "4 .20") and both of a time
 # ("10;58;51", "12:14.08"). A space alone is no amount's when another number follows ("30 06
 # 2018" is a date).
@@ -262,6 +266,8 @@ def _corrections(
         if not any(start <= match.start() < end for start, end in changes):
             _correct_word(reading, *match.span(), lexicon, max_odds, changes)
             _prefer_common(reading, *match.span(), lexicon, max_odds, changes)
+    for match in _AMPERSAND.finditer(text):
+        _offer(reading, *match.span(), ["a"], max_odds, changes)
     for match in _MIXED.finditer(text):
         _correct_lookalikes(reading, *match.span(), lexicon, max_odds, changes)
     return changes

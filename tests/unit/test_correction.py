@@ -123,6 +123,16 @@ def test_a_word_of_the_list_the_frames_hold_to_stays(english):
     assert correct_reading(against, CHARSET, english) == "tor"
 
 
+def test_an_ampersand_in_prose_may_be_the_article(english):
+    doubtful = {"&": 0.8, "a": 0.2}
+    probs = frames(*"in ", doubtful, *" limited")
+    assert correct_reading(probs, CHARSET, english) == "in a limited"
+    crisp = frames(*"salt ", {"&": 0.99, "a": 1e-7}, *" pepper")
+    assert correct_reading(crisp, CHARSET, english) == "salt & pepper"
+    names = frames(*"BROWN ", doubtful, *" WILLIAMSON")
+    assert correct_reading(names, CHARSET, english) == "BROWN & WILLIAMSON"
+
+
 def test_a_crisp_word_outside_the_list_stays(english):
     assert "jalan" not in english
     assert correct_reading(frames(*list("JALAN")), CHARSET, english) == "JALAN"
