@@ -18,6 +18,7 @@ generalises, not what a user's documents will score.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import math
@@ -63,22 +64,7 @@ PROSE_MODULES = (
     "threading",
     "zipfile",
 )
-SYLLABLES = (
-    "ka",
-    "ro",
-    "mi",
-    "sen",
-    "tar",
-    "lu",
-    "po",
-    "ven",
-    "da",
-    "ri",
-    "xo",
-    "bel",
-    "nu",
-    "gra",
-)
+SYLLABLES = "ka ro mi sen tar lu po ven da ri xo bel nu gra".split()
 SUPERSAMPLE = 2  # pages are drawn at twice their size and shrunk, as a scanner averages ink
 
 
@@ -99,7 +85,7 @@ def prose_sentences() -> list[str]:
     """Sentences of the standard library's docstrings: letters only, 4 to 16 words each."""
     sentences = []
     for name in PROSE_MODULES:
-        module = __import__(name)
+        module = importlib.import_module(name)
         texts = [inspect.getdoc(module) or ""]
         texts += [
             inspect.getdoc(obj) or "" for _, obj in inspect.getmembers(module) if callable(obj)
