@@ -263,9 +263,13 @@ def _corrections(
     for left, right in itertools.pairwise(words):
         _join_words(reading, left.span(), right.span(), lexicon, max_odds, changes)
     for match in words:
-        if not any(start <= match.start() < end for start, end in changes):
-            _correct_word(reading, *match.span(), lexicon, max_odds, changes)
-            _prefer_common(reading, *match.span(), lexicon, max_odds, changes)
+        start, end = match.span()
+        if any(s <= start < e for s, e in changes) or not _free_word(text, start, end):
+            continue
+        if match.group() in lexicon:
+            _prefer_common(reading, start, end, lexicon, max_odds, changes)
+        else:
+            _correct_word(reading, start, end, lexicon, max_odds, changes)
     for match in _AMPERSAND.finditer(text):
         _offer(reading, *match.span(), ["a"], max_odds, changes)
     for match in _MIXED.finditer(text):
@@ -340,6 +344,15 @@ def _join_words(
     _offer(reading, left[0], right[1], spellings, max_odds, changes)
 
 
+def _free_word(text: str, start: int, end: int) -> bool:
+    """Whether the letters [start, end) of ``text`` are a word a correction may touch: not an
+    abbreviation (three capitals or fewer: SDN, GST) nor part of a code like "S0022A"."""
+    if text[start:end].isupper() and end - start <= ABBREVIATION:
+        return False
+    glued = (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum())
+    return not glued
+
+
 def _correct_word(
     reading: _Reading,
     start: int,
@@ -348,16 +361,12 @@ def _correct_word(
     max_odds: float,
     changes: dict[tuple[int, int], str],
 ) -> None:
-    """A run of letters that is a word of its own and not in the lexicon: its near words, and
+    """A word of its own (``_free_word``) that is not in the lexicon: its near words, and
     where a mark stands at its edge ("Tota)", "@THER"), the words that mark may be a letter of."""
     text = reading.text
     word = text[start:end]
-    if len(word) < MIN_WORD - 1 or word in lexicon:
+    if len(word) < MIN_WORD - 1:
         return
-    if word.isupper() and len(word) <= ABBREVIATION:
-        return
-    if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
-        return  # part of a code like "S0022A"
     # A word one letter short may still be one with the mark at its edge ("&nd" for "and").
     alone = lexicon.candidates(word) if len(word) >= MIN_WORD else []
     spellings = [_cased(spelling, word) for spelling in alone]
@@ -386,18 +395,12 @@ def _prefer_common(
     max_odds: float,
     changes: dict[tuple[int, int], str],
 ) -> None:
-    """A word of the list read with a doubtful letter, as a far more common word one edit
-    away where the frames and the words' counts together say so ("tor" -> "for", "Lid" ->
-    "Ltd"): the network's likelihood times the list's count, a unigram language model."""
-    text = reading.text
-    word = text[start:end]
-    if len(word) < 2 or word not in lexicon or (start, end) in changes:
-        return
-    if word.isupper() and len(word) <= ABBREVIATION:
-        return
-    if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
-        return
-    if reading.sure(start, end):
+    """A word of its own (``_free_word``) in the list, read with a doubtful letter, as a far
+    more common word one edit away where the frames and the words' counts together say so
+    ("tor" -> "for", "Lid" -> "Ltd"): the network's likelihood times the list's count, a
+    unigram language model."""
+    word = reading.text[start:end]
+    if len(word) < 2 or reading.sure(start, end):
         return
     spellings = [_cased(spelling, word) for spelling in lexicon.neighbours(word)]
 
