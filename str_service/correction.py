@@ -64,8 +64,8 @@ SURE = 0.99
 ABBREVIATION = 3  # capitals: a word of no more than these, all upper case, is left as read
 
 _WORD = re.compile(r"[A-Za-z]+")
-# A token of letters and digits with at least one letter and one digit that looks like one ("t0",
-# "1ts", "0f"): english_g2 reads a sans-serif "o" as "0" and "l" or "i" as "1".
+# A token of letters and digits with a letter and a digit that looks like a letter ("t0", "1ts",
+# "0f"): english_g2 reads a sans-serif "o" as "0" and an "l" or "i" as "1".
 _MIXED = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z0-9]*[015])[A-Za-z0-9]+")
 LOOKALIKES = {"0": "o", "1": "li", "5": "s"}  # a digit, and the letters it may be misread for
 # A lone "&" before a lower-case word: english_g2 reads the article "a" of prose so ("in &
@@ -430,7 +430,7 @@ def _correct_lookalikes(
     if any(char.isdigit() and char not in LOOKALIKES for char in token):
         return  # a digit that looks like no letter: a code ("p3", "t2")
     choices = [LOOKALIKES[char] if char.isdigit() else char for char in token]
-    spellings = ["".join(letters) for letters in itertools.product(*choices)]
+    spellings = ["".join(chars) for chars in itertools.product(*choices)]
     found = [_cased(spelling, token) for spelling in spellings if spelling.lower() in lexicon]
     _offer(reading, start, end, found, max_odds, changes)
 
