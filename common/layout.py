@@ -13,7 +13,6 @@ builder ``build_page`` then joins those lines with the readings into the typed `
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,21 +61,6 @@ def _points(quad: Any) -> list[tuple[float, float]]:
     return pts
 
 
-def _unit(dx: float, dy: float) -> tuple[float, float]:
-    norm = math.hypot(dx, dy)
-    if norm < 1e-12:
-        return (1.0, 0.0)
-    return (dx / norm, dy / norm)
-
-
-def _direction(pts: list[tuple[float, float]]) -> tuple[float, float, float]:
-    """Text direction of a quad (TL, TR, BR, BL) as a unit vector plus the quad's width."""
-    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = pts
-    dx = (x1 - x0) + (x2 - x3)
-    dy = (y1 - y0) + (y2 - y3)
-    return (*_unit(dx, dy), math.hypot(dx, dy) / 2.0)
-
-
 def _to_frame(p: tuple[float, float], u: tuple[float, float]) -> tuple[float, float]:
     # along u, and along the normal n = (-uy, ux), which points down when u points right
     return (p[0] * u[0] + p[1] * u[1], -p[0] * u[1] + p[1] * u[0])
@@ -86,7 +70,7 @@ def _prepare(index: int, pts: list[tuple[float, float]], u: tuple[float, float])
     framed = [_to_frame(p, u) for p in pts]
     xs = [p[0] for p in framed]
     ys = [p[1] for p in framed]
-    ux, uy, _ = _direction(pts)
+    ux, uy = text_direction([pts])
     # the word's angle relative to the page direction, as a slope in the page frame
     along, across = _to_frame((ux, uy), u)
     slope = across / along if along > 1e-6 else 0.0

@@ -41,7 +41,7 @@ import functools
 import itertools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,18 +179,21 @@ class _Reading:
         labels = [[self.fold[char.lower()] for char in spelling] for spelling in spellings]
         return ctc_log_likelihoods(self.folded[first:last], labels)
 
+    def _frame_probs(self, runs: Iterable[int]) -> np.ndarray:
+        """The arg-max probability of every frame the greedy characters ``runs`` were read from."""
+        frames = [f for r in runs for f in range(self.runs[r].first, self.runs[r].last + 1)]
+        return self._probs[frames].max(axis=-1)
+
     def confidence(self, runs: Sequence[int]) -> float:
         """The greedy characters ``runs``'s confidence, as EasyOCR computes a crop's."""
-        frames = [f for r in runs for f in range(self.runs[r].first, self.runs[r].last + 1)]
-        return ctc_confidence(self._probs[frames].max(axis=-1))
+        return ctc_confidence(self._frame_probs(runs))
 
     def spells(self, spelling: str) -> bool:
         return all(char.lower() in self.fold for char in spelling)
 
     def sure(self, start: int, end: int) -> bool:
         """Whether every frame of characters [start, end) gave its character at least SURE."""
-        frames = [f for r in self.runs[start:end] for f in range(r.first, r.last + 1)]
-        return bool(self._probs[frames].max(axis=-1).min() >= SURE)
+        return bool(self._frame_probs(range(start, end)).min() >= SURE)
 
     def best(
         self,
@@ -344,10 +347,16 @@ def _join_words(
     _offer(reading, left[0], right[1], spellings, max_odds, changes)
 
 
+def _abbreviation(token: str) -> bool:
+    """Three capitals or fewer, with or without digits (SDN, GST, 1L, 5KG): on documents an
+    abbreviation or a unit more often than a misread word."""
+    return token.isupper() and sum(char.isalpha() for char in token) <= ABBREVIATION
+
+
 def _free_word(text: str, start: int, end: int) -> bool:
     """Whether the letters [start, end) of ``text`` are a word a correction may touch: not an
     abbreviation (three capitals or fewer: SDN, GST) nor part of a code like "S0022A"."""
-    if text[start:end].isupper() and end - start <= ABBREVIATION:
+    if _abbreviation(text[start:end]):
         return False
     glued = (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum())
     return not glued
@@ -405,7 +414,7 @@ def _prefer_common(
     spellings = [_cased(spelling, word) for spelling in lexicon.neighbours(word)]
 
     def log_prior(spelling: str) -> float:
-        return math.log(max(lexicon.count(spelling), 1))
+        return math.log(lexicon.count(spelling))  # every word of the list counts at least 1
 
     _offer(reading, start, end, spellings, max_odds, changes, log_prior)
 
@@ -425,7 +434,7 @@ def _correct_lookalikes(
     letters = sum(char.isalpha() for char in token)
     if letters < len(token) - letters or any(start < e and s < end for s, e in changes):
         return
-    if token.isupper() and letters <= ABBREVIATION:
+    if _abbreviation(token):
         return
     if any(char.isdigit() and char not in LOOKALIKES for char in token):
         return  # a digit that looks like no letter: a code ("p3", "t2")

@@ -70,25 +70,25 @@ class Lexicon:
     def neighbours(self, word: str) -> list[str]:
         """Lower-case words of the list one edit from ``word`` (not itself), no single letters."""
         lower = word.lower()
-        return [
-            item.term
-            for item in self._index.lookup(lower, Verbosity.ALL, max_edit_distance=1)
-            if item.term != lower and len(item.term) > 1 and item.term.isalpha()
-        ]
+        return [term for term in self._near(lower, 1) if term != lower]
 
     def candidates(self, word: str) -> list[str]:
         """Lower-case words within one edit of ``word`` (two from SHORT_WORD letters on), and
         its splits into two known words, most frequent first; no single letters."""
         lower = word.lower()
-        edits = MAX_EDITS if len(lower) >= SHORT_WORD else 1
-        found = [
-            item.term
-            for item in self._index.lookup(lower, Verbosity.ALL, max_edit_distance=edits)
-            if len(item.term) > 1 and item.term.isalpha()
-        ]
+        found = self._near(lower, MAX_EDITS if len(lower) >= SHORT_WORD else 1)
         splits = [
             f"{lower[:cut]} {lower[cut:]}"
             for cut in range(MIN_PART, len(lower) - MIN_PART + 1)
             if lower[:cut] in self._index.words and lower[cut:] in self._index.words
         ]
         return found + splits
+
+    def _near(self, lower: str, edits: int) -> list[str]:
+        """Words of the list within ``edits`` of ``lower``, most frequent first; no single
+        letters, letters only."""
+        return [
+            item.term
+            for item in self._index.lookup(lower, Verbosity.ALL, max_edit_distance=edits)
+            if len(item.term) > 1 and item.term.isalpha()
+        ]
